@@ -1,0 +1,5 @@
+import sys
+
+from vpunas.cli import main
+
+sys.exit(main())
