@@ -1,0 +1,464 @@
+"""EDSR-style super-resolution search space (the whitepaper's 2x SR task on VPU 2.7).
+
+Network: head conv 3x3 (3 -> C) -> N searchable residual blocks -> long skip add (+ head output)
+-> searchable upsampler -> RGB at scale x the input size.
+
+  * residual block: conv k1 (C -> mid) -> activation -> conv k2 (mid -> C) -> + input, choosing
+    k1, k2 in {1, 3, 5}, mid in multiples of 16, activation ReLU or LeakyReLU; or ``skip`` (identity), which
+    makes the depth searchable as in the classification space.
+  * upsampler: ``nearest`` / ``bilinear`` interpolation of the C-channel features + conv 3x3 (C -> 3) at the
+    HR size, or ``d2s``: conv 3x3 (C -> C*s^2) + depth-to-space (pixel shuffle) + conv 3x3 (C -> 3), as EDSR.
+
+All candidates of one residual block share one weight tensor per conv (the largest kernel and width);
+a candidate uses its centre k x k crop and first ``mid`` channels. Every supernet step therefore trains
+the weights every candidate uses, which is what makes the search affordable on a CPU.
+
+Latency model. The candidate of a block is a composite op (`ResBlockOp`, `UpsamplerOp`) that exposes the
+`ops.OpSpec` interface (key, out_shape, macs, params, dpu_layers, shave_ops) by summing its plain parts.
+LeakyReLU is described as a stand-alone SHAVE activation after the conv, not a fused DPU post-op: on
+VPU 2.7 (Meteor Lake) the whitepaper found LeakyReLU and depth-to-space running on the DSP, which is why
+the searched network picked ReLU and nearest up-sampling. ReLU fuses into the DPU layer for free.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..ops import Activation, Add, Conv2d, DepthToSpace, OpSpec, Skip, Upsample
+
+ACTS = ("relu", "leaky_relu")
+UPSAMPLERS = ("nearest", "bilinear", "d2s")
+LEAKY_SLOPE = 0.2
+# The whitepaper's latency setting: a 360x640 LR input, upscaled to 720x1280 for scale 2.
+DEFAULT_INPUT_HW = (360, 640)
+
+
+# --------------------------------------------------------------------------------------------- op specs
+@dataclass(frozen=True)
+class ResBlockOp(OpSpec):
+    """EDSR residual block: conv k1 (ch -> mid) + act + conv k2 (mid -> ch) + residual add."""
+
+    ch: int
+    mid: int
+    k1: int
+    k2: int
+    act: str
+    h: int
+    w: int
+
+    KIND: ClassVar[str] = "edsr_res"
+    KEY_TEMPLATE: ClassVar[str] = "edsrres_k{k1}x{k2}_c{ch}_m{mid}_{h}x{w}_act-{act}"
+
+    def __post_init__(self):
+        if self.act not in ACTS:
+            raise ValueError(f"ResBlockOp: act must be one of {', '.join(ACTS)}; got {self.act!r}")
+        for k in (self.k1, self.k2):
+            if k not in (1, 3, 5, 7):
+                raise ValueError(f"ResBlockOp: kernels must be odd (1, 3, 5, 7); got {k!r}")
+
+    def parts(self) -> list:
+        fused = "relu" if self.act == "relu" else "none"  # ReLU fuses into the DPU layer; LeakyReLU -> SHAVE
+        ops = [Conv2d(self.ch, self.mid, self.k1, 1, self.h, self.w, act=fused)]
+        if self.act == "leaky_relu":
+            ops.append(Activation("leaky_relu", self.mid, self.h, self.w))
+        ops += [Conv2d(self.mid, self.ch, self.k2, 1, self.h, self.w), Add(self.ch, self.h, self.w)]
+        return ops
+
+    @property
+    def out_shape(self) -> tuple:
+        return (self.ch, self.h, self.w)
+
+    def dpu_layers(self, device: str, dtype: str = "UINT8") -> list:
+        return [layer for op in self.parts() for layer in op.dpu_layers(device, dtype)]
+
+    def shave_ops(self, device: str) -> list:
+        return [s for op in self.parts() for s in op.shave_ops(device)]
+
+    @property
+    def macs(self) -> int:
+        return sum(op.macs for op in self.parts())
+
+    @property
+    def params(self) -> int:
+        return sum(op.params for op in self.parts())
+
+    @property
+    def block_string(self) -> str:
+        return f"res_k{self.k1}x{self.k2}_m{self.mid}_{'lrelu' if self.act == 'leaky_relu' else 'relu'}"
+
+
+@dataclass(frozen=True)
+class UpsamplerOp(OpSpec):
+    """SR tail: nearest / bilinear + conv 3x3 (ch -> out_ch), or conv (ch -> ch*s^2) + depth-to-space + conv."""
+
+    mode: str
+    scale: int
+    ch: int
+    h: int
+    w: int
+    out_ch: int = 3
+
+    KIND: ClassVar[str] = "edsr_up"
+    KEY_TEMPLATE: ClassVar[str] = "edsrup-{mode}_x{scale}_c{ch}_o{out_ch}_{h}x{w}"
+
+    def __post_init__(self):
+        if self.mode not in UPSAMPLERS:
+            raise ValueError(f"UpsamplerOp: mode must be one of {', '.join(UPSAMPLERS)}; got {self.mode!r}")
+        if self.scale not in (2, 3, 4):
+            raise ValueError(f"UpsamplerOp: scale must be 2, 3 or 4; got {self.scale!r}")
+
+    def parts(self) -> list:
+        s, hh, ww = self.scale, self.h * self.scale, self.w * self.scale
+        if self.mode == "d2s":
+            return [Conv2d(self.ch, self.ch * s * s, 3, 1, self.h, self.w),
+                    DepthToSpace(self.ch * s * s, s, self.h, self.w),
+                    Conv2d(self.ch, self.out_ch, 3, 1, hh, ww)]
+        return [Upsample(self.mode, s, self.ch, self.h, self.w), Conv2d(self.ch, self.out_ch, 3, 1, hh, ww)]
+
+    @property
+    def out_shape(self) -> tuple:
+        return (self.out_ch, self.h * self.scale, self.w * self.scale)
+
+    def dpu_layers(self, device: str, dtype: str = "UINT8") -> list:
+        return [layer for op in self.parts() for layer in op.dpu_layers(device, dtype)]
+
+    def shave_ops(self, device: str) -> list:
+        return [s for op in self.parts() for s in op.shave_ops(device)]
+
+    @property
+    def macs(self) -> int:
+        return sum(op.macs for op in self.parts())
+
+    @property
+    def params(self) -> int:
+        return sum(op.params for op in self.parts())
+
+    @property
+    def block_string(self) -> str:
+        return f"up_{self.mode}"
+
+
+# ------------------------------------------------------------------------------------------ architecture
+@dataclass(frozen=True)
+class ResChoice:
+    k1: int
+    k2: int
+    mid: int
+    act: str
+
+    def __post_init__(self):
+        if self.act not in ACTS:
+            raise ValueError(f"activation must be one of {', '.join(ACTS)}; got {self.act!r}")
+        if self.k1 % 2 == 0 or self.k2 % 2 == 0 or self.k1 < 1 or self.k2 < 1:
+            raise ValueError(f"kernels must be odd and positive; got {self.k1}, {self.k2}")
+        if self.mid < 1:
+            raise ValueError(f"block width must be positive; got {self.mid}")
+
+    @property
+    def block_string(self) -> str:
+        return f"res_k{self.k1}x{self.k2}_m{self.mid}_{'lrelu' if self.act == 'leaky_relu' else 'relu'}"
+
+
+_RES_RX = re.compile(r"res_k(\d+)x(\d+)_m(\d+)_(relu|lrelu)\Z")
+
+
+def parse_block_string(s: str) -> ResChoice | None:
+    """'res_k3x1_m32_relu' -> ResChoice; 'skip' -> None."""
+    if s == "skip":
+        return None
+    m = _RES_RX.match(s)
+    if not m:
+        raise ValueError(f"not an EDSR block string: {s!r} (expected 'skip' or e.g. 'res_k3x1_m32_relu')")
+    return ResChoice(int(m[1]), int(m[2]), int(m[3]), "leaky_relu" if m[4] == "lrelu" else "relu")
+
+
+@dataclass(frozen=True)
+class EdsrArch:
+    """A concrete EDSR-style network: trunk width, residual blocks (None = skipped), upsampler, scale."""
+
+    width: int
+    blocks: tuple
+    upsampler: str
+    scale: int = 2
+    head_kernel: int = 3
+
+    def __post_init__(self):
+        if self.upsampler not in UPSAMPLERS:
+            raise ValueError(f"upsampler must be one of {', '.join(UPSAMPLERS)}; got {self.upsampler!r}")
+        if self.scale not in (2, 3, 4):
+            raise ValueError(f"scale must be 2, 3 or 4; got {self.scale}")
+        if self.width < 1:
+            raise ValueError(f"width must be positive; got {self.width}")
+
+    @property
+    def active_blocks(self) -> list:
+        return [b for b in self.blocks if b is not None]
+
+    def block_strings(self) -> list:
+        return ([f"head_k{self.head_kernel}_c{self.width}"]
+                + [b.block_string if b is not None else "skip" for b in self.blocks]
+                + [f"up_{self.upsampler}_x{self.scale}"])
+
+    def ops(self, in_h: int, in_w: int) -> list:
+        """Every op of the network at an in_h x in_w LR input, in execution order (for latency / params)."""
+        c = self.width
+        ops = [Conv2d(3, c, self.head_kernel, 1, in_h, in_w)]
+        ops += [ResBlockOp(c, b.mid, b.k1, b.k2, b.act, in_h, in_w) for b in self.active_blocks]
+        ops.append(Add(c, in_h, in_w))  # long skip
+        ops.append(UpsamplerOp(self.upsampler, self.scale, c, in_h, in_w))
+        return ops
+
+    def to_dict(self) -> dict:
+        return {"space": "edsr", "width": self.width, "scale": self.scale, "head_kernel": self.head_kernel,
+                "upsampler": self.upsampler, "blocks": [b.block_string if b else "skip" for b in self.blocks],
+                "block_strings": self.block_strings()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EdsrArch":
+        try:
+            return cls(width=int(d["width"]), blocks=tuple(parse_block_string(s) for s in d["blocks"]),
+                       upsampler=d["upsampler"], scale=int(d.get("scale", 2)), head_kernel=int(d.get("head_kernel", 3)))
+        except KeyError as exc:
+            raise ValueError(f"EDSR architecture JSON lacks field {exc}") from exc
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def edsr3_baseline(scale: int = 2) -> EdsrArch:
+    """The whitepaper's EDSR3 reference: 3 residual blocks of 64 channels, LeakyReLU, depth-to-space."""
+    return EdsrArch(width=64, blocks=(ResChoice(3, 3, 64, "leaky_relu"),) * 3, upsampler="d2s", scale=scale)
+
+
+# ------------------------------------------------------------------------------------ plain torch modules
+def _act_module(act: str) -> nn.Module:
+    return nn.ReLU(inplace=False) if act == "relu" else nn.LeakyReLU(LEAKY_SLOPE)
+
+
+class PlainResBlock(nn.Module):
+    def __init__(self, ch: int, choice: ResChoice):
+        super().__init__()
+        self.conv1 = nn.Conv2d(ch, choice.mid, choice.k1, padding=choice.k1 // 2)
+        self.act = _act_module(choice.act)
+        self.conv2 = nn.Conv2d(choice.mid, ch, choice.k2, padding=choice.k2 // 2)
+
+    def forward(self, x):
+        return x + self.conv2(self.act(self.conv1(x)))
+
+
+class Upsampler(nn.Module):
+    def __init__(self, ch: int, mode: str, scale: int, out_ch: int = 3):
+        super().__init__()
+        if mode not in UPSAMPLERS:
+            raise ValueError(f"upsampler must be one of {', '.join(UPSAMPLERS)}; got {mode!r}")
+        self.mode, self.scale = mode, scale
+        if mode == "d2s":
+            self.expand = nn.Conv2d(ch, ch * scale * scale, 3, padding=1)
+            self.shuffle = nn.PixelShuffle(scale)
+        self.out = nn.Conv2d(ch, out_ch, 3, padding=1)
+
+    def forward(self, x):
+        if self.mode == "d2s":
+            x = self.shuffle(self.expand(x))
+        elif self.mode == "nearest":
+            x = F.interpolate(x, scale_factor=self.scale, mode="nearest")
+        else:
+            x = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        return self.out(x)
+
+
+class EdsrNet(nn.Module):
+    """Plain EDSR-style network for an `EdsrArch` (derived nets and the EDSR3 baseline)."""
+
+    def __init__(self, arch: EdsrArch):
+        super().__init__()
+        self.arch = arch
+        self.head = nn.Conv2d(3, arch.width, arch.head_kernel, padding=arch.head_kernel // 2)
+        self.body = nn.Sequential(*[PlainResBlock(arch.width, b) for b in arch.active_blocks])
+        self.upsampler = Upsampler(arch.width, arch.upsampler, arch.scale)
+
+    def forward(self, x):
+        f = self.head(x)
+        return self.upsampler(self.body(f) + f)
+
+
+# ------------------------------------------------------------------------------- weight-shared candidates
+class SharedResWeights(nn.Module):
+    """Largest-kernel, widest weights of one searchable residual block, shared by all its candidates."""
+
+    def __init__(self, ch: int, max_mid: int, max_k: int):
+        super().__init__()
+        ref1 = nn.Conv2d(ch, max_mid, max_k)
+        ref2 = nn.Conv2d(max_mid, ch, max_k)
+        self.w1, self.b1 = nn.Parameter(ref1.weight.detach().clone()), nn.Parameter(ref1.bias.detach().clone())
+        self.w2, self.b2 = nn.Parameter(ref2.weight.detach().clone()), nn.Parameter(ref2.bias.detach().clone())
+        self.max_k = max_k
+
+    def sliced(self, choice: ResChoice):
+        """(w1, b1, w2, b2) views for one candidate: first `mid` channels, centre k x k taps."""
+        def centre(w, k):
+            o = (self.max_k - k) // 2
+            return w[..., o:o + k, o:o + k]
+        m = choice.mid
+        return centre(self.w1[:m], choice.k1), self.b1[:m], centre(self.w2[:, :m], choice.k2), self.b2
+
+
+class SharedResCandidate(nn.Module):
+    """One residual-block candidate computed from the block's shared weights: the residual branch only
+    (the supernet's `SearchBlock` adds the shortcut, so the `ZeroOp` candidate is a skipped block)."""
+
+    def __init__(self, shared: SharedResWeights, choice: ResChoice):
+        super().__init__()
+        self.shared, self.choice = shared, choice
+
+    def forward(self, x):
+        w1, b1, w2, b2 = self.shared.sliced(self.choice)
+        y = F.conv2d(x, w1, b1, padding=self.choice.k1 // 2)
+        y = F.relu(y) if self.choice.act == "relu" else F.leaky_relu(y, LEAKY_SLOPE)
+        return F.conv2d(y, w2, b2, padding=self.choice.k2 // 2)
+
+    def to_plain(self) -> PlainResBlock:
+        """A stand-alone block holding copies of this candidate's slices of the shared weights."""
+        ch = self.shared.w1.shape[1]
+        block = PlainResBlock(ch, self.choice)
+        w1, b1, w2, b2 = self.shared.sliced(self.choice)
+        with torch.no_grad():
+            block.conv1.weight.copy_(w1), block.conv1.bias.copy_(b1)
+            block.conv2.weight.copy_(w2), block.conv2.bias.copy_(b2)
+        return block
+
+
+# ------------------------------------------------------------------------------------ space and supernet
+@dataclass(frozen=True)
+class SpaceBlock:
+    """One searchable position: a name and its candidate ops (the LUT costs each candidate)."""
+
+    name: str
+    candidates: tuple
+
+
+class EdsrSuperNet(nn.Module):
+    """head -> residual search blocks (ZeroOp = skip) -> + head (long skip) -> upsampler search block.
+
+    `forward(x, samples)` takes one `PathSample` per search block (residual blocks, then the upsampler),
+    like `supernet.SequentialSuperNet`; the long skip is why this is not a plain SequentialSuperNet.
+    """
+
+    def __init__(self, space: "EdsrSpace"):
+        super().__init__()
+        from ..supernet import MixedOp, SearchBlock, ZeroOp
+
+        c = space.width
+        self.head = nn.Conv2d(3, c, 3, padding=1)
+        self.shared = nn.ModuleList(SharedResWeights(c, max(space.mids), max(space.kernels))
+                                    for _ in range(space.max_blocks))
+        self.blocks = nn.ModuleList(
+            SearchBlock(MixedOp([ZeroOp()] + [SharedResCandidate(w, ch) for ch in space.res_choices]), residual=True)
+            for w in self.shared)
+        self.upsampler = SearchBlock(MixedOp([Upsampler(c, m, space.scale) for m in space.upsamplers]), residual=False)
+
+    @property
+    def search_blocks(self) -> list:
+        return list(self.blocks) + [self.upsampler]
+
+    def forward(self, x: torch.Tensor, samples: list) -> torch.Tensor:
+        if len(samples) != len(self.blocks) + 1:
+            raise ValueError(f"got {len(samples)} path samples for {len(self.blocks) + 1} search blocks")
+        f = self.head(x)
+        y = f
+        for block, sample in zip(self.blocks, samples):
+            y = block(y, sample)
+        return self.upsampler(y + f, samples[-1])
+
+
+class EdsrSpace:
+    """The EDSR-style SR search space; see the module docstring. ``input_hw`` is the latency input size."""
+
+    name = "edsr"
+    task = "sr"
+
+    def __init__(self, scale: int = 2, width: int = 32, max_blocks: int = 4, kernels=(1, 3, 5), mids=(16, 32),
+                 acts=ACTS, upsamplers=UPSAMPLERS, input_hw=DEFAULT_INPUT_HW):
+        if scale not in (2, 3, 4):
+            raise ValueError(f"scale must be 2, 3 or 4; got {scale}")
+        if width < 1 or width % 16:
+            raise ValueError(f"trunk width must be a positive multiple of 16; got {width}")
+        if max_blocks < 1:
+            raise ValueError(f"max_blocks must be >= 1; got {max_blocks}")
+        bad = [k for k in kernels if k not in (1, 3, 5, 7)]
+        if not kernels or bad:
+            raise ValueError(f"kernels must be chosen from 1, 3, 5, 7; got {list(kernels)}")
+        if not mids or any(m < 16 or m % 16 for m in mids):
+            raise ValueError(f"block widths must be positive multiples of 16; got {list(mids)}")
+        if not acts or any(a not in ACTS for a in acts):
+            raise ValueError(f"activations must be chosen from {', '.join(ACTS)}; got {list(acts)}")
+        if not upsamplers or any(u not in UPSAMPLERS for u in upsamplers):
+            raise ValueError(f"upsamplers must be chosen from {', '.join(UPSAMPLERS)}; got {list(upsamplers)}")
+        self.scale, self.width, self.max_blocks = scale, width, max_blocks
+        self.kernels, self.mids = tuple(sorted(set(kernels))), tuple(sorted(set(mids)))
+        self.acts, self.upsamplers = tuple(dict.fromkeys(acts)), tuple(dict.fromkeys(upsamplers))
+        self.input_hw = tuple(input_hw)
+        self.res_choices = tuple(ResChoice(k1, k2, m, a) for k1, k2, m, a
+                                 in itertools.product(self.kernels, self.kernels, self.mids, self.acts))
+
+    @property
+    def input_size(self) -> tuple:
+        return (3, *self.input_hw)
+
+    @property
+    def blocks(self) -> list:
+        c, (h, w) = self.width, self.input_hw
+        res = tuple([Skip(c, h, w)] + [ResBlockOp(c, ch.mid, ch.k1, ch.k2, ch.act, h, w) for ch in self.res_choices])
+        ups = tuple(UpsamplerOp(m, self.scale, c, h, w) for m in self.upsamplers)
+        return [SpaceBlock(f"res{i}", res) for i in range(self.max_blocks)] + [SpaceBlock("upsampler", ups)]
+
+    @property
+    def fixed_ops(self) -> list:
+        c, (h, w) = self.width, self.input_hw
+        return [Conv2d(3, c, 3, 1, h, w), Add(c, h, w)]
+
+    def candidate_mask(self) -> torch.Tensor:
+        blocks = self.blocks
+        m = max(len(b.candidates) for b in blocks)
+        return torch.tensor([[j < len(b.candidates) for j in range(m)] for b in blocks])
+
+    def build_supernet(self) -> EdsrSuperNet:
+        return EdsrSuperNet(self)
+
+    def arch_from_indices(self, indices) -> EdsrArch:
+        """Chosen candidate index per search block (0 = skip for residual blocks) -> EdsrArch."""
+        indices = [int(i) for i in indices]
+        if len(indices) != self.max_blocks + 1:
+            raise ValueError(f"need {self.max_blocks + 1} choices (one per search block), got {len(indices)}")
+        n_res = len(self.res_choices) + 1
+        for b, i in enumerate(indices[:-1]):
+            if not 0 <= i < n_res:
+                raise ValueError(f"block res{b}: candidate {i} out of range 0..{n_res - 1}")
+        if not 0 <= indices[-1] < len(self.upsamplers):
+            raise ValueError(f"upsampler: candidate {indices[-1]} out of range 0..{len(self.upsamplers) - 1}")
+        blocks = tuple(None if i == 0 else self.res_choices[i - 1] for i in indices[:-1])
+        return EdsrArch(self.width, blocks, self.upsamplers[indices[-1]], self.scale)
+
+    def build_net(self, arch) -> EdsrNet:
+        """A freshly initialised plain network for an EdsrArch (or its dict)."""
+        return EdsrNet(arch if isinstance(arch, EdsrArch) else EdsrArch.from_dict(arch))
+
+    def derive(self, supernet: EdsrSuperNet, indices) -> EdsrNet:
+        """The plain network of the chosen candidates, inheriting the supernet's (sliced) weights."""
+        arch = self.arch_from_indices(indices)
+        net = EdsrNet(arch)
+        net.head.load_state_dict(supernet.head.state_dict())
+        body = iter(net.body)
+        for block, i in zip(supernet.blocks, indices[:-1]):
+            if int(i) != 0:
+                next(body).load_state_dict(block.mixed.candidates[int(i)].to_plain().state_dict())
+        net.upsampler.load_state_dict(supernet.upsampler.mixed.candidates[int(indices[-1])].state_dict())
+        return net

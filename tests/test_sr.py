@@ -1,0 +1,157 @@
+"""Super-resolution part: metrics, data, EDSR space, export parity, SHAVE charges in the latency model.
+
+All nets here are tiny (width 16, 12x12 inputs) so the whole file runs in a few seconds.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vpunas.data.sr import SRPatchDataset, bicubic_downscale, make_pair, split_image_folder
+from vpunas.metrics import psnr_y, rgb_to_y, ssim_y
+from vpunas.ops import Activation, Conv2d, DepthToSpace, Upsample
+from vpunas.spaces.edsr import (EdsrArch, EdsrNet, EdsrSpace, ResBlockOp, ResChoice, UpsamplerOp, edsr3_baseline,
+                                parse_block_string)
+
+
+# ------------------------------------------------------------------------------------------- metrics
+def test_psnr_y_matches_hand_computation_and_crops_the_border():
+    hr = np.full((8, 8, 3), 100, dtype=np.uint8)
+    sr = hr.copy()
+    sr[2:4, 2:6, 0] += 10  # 8 of the 16 pixels left after cropping 2: R + 10 -> Y + 65.481 * 10 / 255
+    sr[0, :, :] = 0  # inside the cropped border: must not count
+    sr[:, 7, :] = 255
+    # Hand computation: dY = 2.56788235, MSE = 8/16 * dY^2 = 3.29700989, PSNR = 10 log10(255^2 / MSE)
+    assert psnr_y(sr, hr, crop=2) == pytest.approx(42.9496011, abs=1e-6)
+    # float input in [0, 1] is quantised to 8 bits like a saved PNG: same answer
+    assert psnr_y(sr.astype(np.float32) / 255, torch.from_numpy(hr).permute(2, 0, 1) / 255.0, crop=2) == \
+        pytest.approx(42.9496011, abs=1e-6)
+    assert psnr_y(hr, hr, crop=2) == math.inf
+    assert psnr_y(sr, hr, crop=0) < 30  # the border now counts
+
+
+def test_y_channel_is_bt601_studio_range():
+    assert rgb_to_y(np.zeros((1, 1, 3), np.uint8))[0, 0] == pytest.approx(16.0)
+    assert rgb_to_y(np.full((1, 1, 3), 255, np.uint8))[0, 0] == pytest.approx(235.0)
+
+
+def test_ssim_hand_computation_on_flat_images_and_skimage_agreement():
+    white, black = np.full((16, 16, 3), 255, np.uint8), np.zeros((16, 16, 3), np.uint8)
+    # flat images: no variance, SSIM = (2 mu_a mu_b + C1) / (mu_a^2 + mu_b^2 + C1), Y = 235 and 16, C1 = 6.5025
+    assert ssim_y(white, black) == pytest.approx((2 * 235 * 16 + 6.5025) / (235**2 + 16**2 + 6.5025), rel=1e-9)
+    assert ssim_y(white, white) == pytest.approx(1.0)
+    skm = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-20, 21, a.shape), 0, 255).astype(np.uint8)
+    ref = skm.structural_similarity(rgb_to_y(a)[2:-2, 2:-2], rgb_to_y(b)[2:-2, 2:-2], data_range=255,
+                                    gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    assert ssim_y(a, b, crop=2) == pytest.approx(ref, abs=1e-9)
+
+
+def test_metrics_reject_bad_input():
+    with pytest.raises(ValueError, match="sizes differ"):
+        psnr_y(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 6, 3), np.uint8))
+    with pytest.raises(ValueError, match="RGB"):
+        psnr_y(np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8))
+
+
+# ---------------------------------------------------------------------------------------------- data
+def test_patches_are_aligned_with_the_bicubic_lr_image():
+    g = torch.Generator().manual_seed(0)
+    pair = make_pair("rand", torch.rand(3, 41, 38, generator=g), scale=2)
+    assert tuple(pair.hr.shape) == (3, 40, 38) and tuple(pair.lr.shape) == (3, 20, 19)
+    assert torch.allclose(pair.lr, bicubic_downscale(pair.hr, 2))
+    ds = SRPatchDataset([pair], scale=2, lr_patch=6, length=20, seed=1, augment=False)
+    lr, hr = ds[3]
+    assert tuple(lr.shape) == (3, 6, 6) and tuple(hr.shape) == (3, 12, 12)
+    # the LR patch is exactly the bicubic downscale of its HR patch away from the patch border
+    ys = [(y, x) for y in range(15) for x in range(14)
+          if torch.equal(pair.lr[:, y:y + 6, x:x + 6], lr)]
+    assert len(ys) == 1
+    y, x = ys[0]
+    assert torch.equal(pair.hr[:, 2 * y:2 * y + 12, 2 * x:2 * x + 12], hr)
+    assert torch.equal(ds[3][0], lr)  # reproducible per index
+
+
+def test_image_folder_split(tmp_path):
+    from PIL import Image
+
+    for i in range(12):
+        Image.fromarray(np.full((20, 20, 3), i * 10, np.uint8)).save(tmp_path / f"img{i:02d}.png")
+    train, held = split_image_folder(tmp_path)
+    assert [p.name for p in held] == ["img00.png", "img10.png"] and len(train) == 10
+    with pytest.raises(FileNotFoundError):
+        split_image_folder(tmp_path / "missing")
+
+
+# --------------------------------------------------------------------------------------------- space
+def _tiny_space(**kw):
+    args = dict(width=16, max_blocks=2, kernels=(1, 3), mids=(16,), input_hw=(12, 12))
+    args.update(kw)
+    return EdsrSpace(**args)
+
+
+def test_supernet_derive_matches_the_chosen_paths():
+    from vpunas.supernet import PathSample
+
+    space = _tiny_space()
+    supernet = space.build_supernet()
+    assert [len(b.candidates) for b in space.blocks] == [1 + 4 * 2, 1 + 4 * 2, 3]
+    x = torch.rand(1, 3, 12, 12)
+    for idx in ([0, 3, 2], [4, 0, 0], [8, 1, 1]):
+        net = space.derive(supernet, idx).eval()
+        ref = supernet(x, [PathSample((i,)) for i in idx])
+        assert net(x).shape == (1, 3, 24, 24)
+        assert torch.allclose(net(x), ref, atol=1e-5)
+    arch = space.arch_from_indices([0, 3, 2])
+    assert EdsrArch.from_dict(arch.to_dict()) == arch
+    assert parse_block_string("res_k3x1_m32_lrelu") == ResChoice(3, 1, 32, "leaky_relu")
+    with pytest.raises(ValueError, match="out of range"):
+        space.arch_from_indices([0, 99, 0])
+
+
+@pytest.mark.parametrize("upsampler", ["nearest", "bilinear", "d2s"])
+@pytest.mark.parametrize("act", ["relu", "leaky_relu"])
+def test_each_upsampler_and_activation_exports_to_onnx_and_matches_torch(tmp_path, upsampler, act):
+    ort = pytest.importorskip("onnxruntime")
+    arch = EdsrArch(16, (ResChoice(3, 1, 16, act),), upsampler, scale=2)
+    net = EdsrNet(arch).eval()
+    x = torch.rand(1, 3, 12, 12)
+    path = tmp_path / "sr.onnx"
+    torch.onnx.export(net, (x,), str(path), dynamo=False, input_names=["lr"], output_names=["sr"], opset_version=17)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {"lr": x.numpy()})[0]
+    np.testing.assert_allclose(out, net(x).detach().numpy(), atol=1e-5)
+    ops = {n.op_type for n in __import__("onnx").load(str(path)).graph.node}
+    assert ("LeakyRelu" in ops) == (act == "leaky_relu")
+    assert ("DepthToSpace" in ops) == (upsampler == "d2s")
+    assert ("Resize" in ops) == (upsampler != "d2s")
+
+
+# ------------------------------------------------------------------------------------- latency model
+def test_leaky_relu_and_depth_to_space_are_charged_on_shave_and_relu_is_not():
+    relu = ResBlockOp(32, 32, 3, 3, "relu", 36, 64)
+    leaky = ResBlockOp(32, 32, 3, 3, "leaky_relu", 36, 64)
+    assert relu.shave_ops("VPU_2_7") == []
+    assert [s.name for s in leaky.shave_ops("VPU_2_7")] == ["leakyrelu"]
+    assert len(relu.dpu_layers("VPU_2_7")) == len(leaky.dpu_layers("VPU_2_7")) == 3  # conv, conv, add
+    assert relu.macs == leaky.macs
+    d2s = UpsamplerOp("d2s", 2, 32, 36, 64)
+    assert [s.name for s in d2s.shave_ops("VPU_2_7")] == ["DepthToSpace"]
+    assert [s.name for s in UpsamplerOp("nearest", 2, 32, 36, 64).shave_ops("VPU_2_7")] == ["interpolate"]
+    assert d2s.parts()[1] == DepthToSpace(128, 2, 36, 64)
+
+
+def test_edsr3_baseline_ops_and_params():
+    arch = edsr3_baseline()
+    net = EdsrNet(arch)
+    n_params = sum(p.numel() for p in net.parameters())
+    assert n_params == sum(op.params for op in arch.ops(10, 10))
+    kinds = [type(op).__name__ for op in arch.ops(360, 640)]
+    assert kinds == ["Conv2d", "ResBlockOp", "ResBlockOp", "ResBlockOp", "Add", "UpsamplerOp"]
+    shave = [s.name for op in arch.ops(360, 640) for s in op.shave_ops("VPU_2_7")]
+    assert shave == ["leakyrelu"] * 3 + ["DepthToSpace"]
