@@ -1,0 +1,1 @@
+"""Plain torch networks (no supernet classes): what derived and baseline architectures are built from."""

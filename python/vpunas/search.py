@@ -1,0 +1,421 @@
+"""ProxylessNAS search, task-agnostic: alternating weight steps (train split) and architecture steps
+(validation split) on a supernet whose forward takes explicit `PathSample`s (see `vpunas.supernet`).
+
+The trainer needs
+  * a supernet: `supernet(x, samples) -> output`, with one PathSample per row of the candidate mask;
+  * a `Task`: `loss(output, target) -> tensor`, `metric(output, target) -> float` (higher is better),
+    `metric_name` (e.g. ClassificationTask: cross-entropy / top-1 %; an SR task: L1 / PSNR);
+  * `LatencyTerms`: the LUT matrix F [N, M] (ms), the mask and the fixed ops' latency;
+  * datasets (train / valid) and a `SearchConfig`.
+Loss forms (`SearchConfig.loss`): 'add'  CE + lambda * E[lat]                  (whitepaper; lambda_1 ||w||^2
+is the weight decay), 'mul' CE * (E[lat] / target)^beta, 'hinge' CE + lambda * max(0, E[lat]/target - 1).
+With `auto_lambda`, lambda is scaled by exp(rate * (E[lat]/target - 1)) after every architecture step,
+which drives E[lat] to the target.
+
+Everything random comes from one generator seeded by `seed` (paths) and per-epoch permutations (data),
+so a run killed and `resume`d from its last epoch checkpoint reaches the same architecture; under
+torchrun every rank draws the same paths, and architecture gradients are averaged over ranks, so all
+ranks hold identical alpha.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from .data.loaders import epoch_loader
+from .supernet import ArchParameters
+
+LOSS_FORMS = ("add", "mul", "hinge")
+
+
+class Task(Protocol):
+    metric_name: str
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor: ...
+
+    def metric(self, output: torch.Tensor, target: torch.Tensor) -> float: ...
+
+
+class ClassificationTask:
+    """Cross-entropy loss, top-1 accuracy in percent."""
+
+    metric_name = "top1"
+
+    def __init__(self, label_smoothing: float = 0.0):
+        self.label_smoothing = label_smoothing
+
+    def loss(self, output, target):
+        return F.cross_entropy(output, target, label_smoothing=self.label_smoothing)
+
+    def metric(self, output, target) -> float:
+        return 100.0 * (output.argmax(1) == target).float().mean().item()
+
+
+@dataclass
+class LatencyTerms:
+    """Per-block candidate latencies F [N, M] in ms (masked entries ignored) plus the fixed ops' sum."""
+
+    table: torch.Tensor
+    mask: torch.Tensor
+    fixed_ms: float = 0.0
+    device: str = ""
+    source: str = ""
+
+    def __post_init__(self):
+        self.table = torch.as_tensor(self.table, dtype=torch.float64)
+        self.mask = torch.as_tensor(self.mask, dtype=torch.bool)
+        if self.table.shape != self.mask.shape:
+            raise ValueError(f"latency table {tuple(self.table.shape)} and mask {tuple(self.mask.shape)} differ")
+        if not torch.isfinite(self.table[self.mask]).all() or (self.table[self.mask] < 0).any():
+            raise ValueError("latency table has negative or non-finite entries for valid candidates")
+
+    def expected(self, alpha: torch.Tensor) -> torch.Tensor:
+        """E[lat] (ms) under softmax(alpha), differentiable in alpha."""
+        try:
+            from .latency import expected_latency
+        except ImportError:  # the C++ kernel is optional; the torch expression is the same sum
+            expected_latency = None
+        if expected_latency is not None:
+            lat = expected_latency(alpha, self.table, self.mask)
+        else:
+            probs = torch.softmax(alpha.masked_fill(~self.mask, float("-inf")), dim=1)
+            lat = (probs.double() * self.table.masked_fill(~self.mask, 0.0)).sum()
+        return lat.to(alpha.dtype) + self.fixed_ms
+
+    def discrete(self, choices) -> float:
+        """Latency (ms) of one architecture."""
+        idx = torch.as_tensor(list(choices), dtype=torch.long)
+        if idx.shape[0] != self.table.shape[0] or not bool(self.mask[torch.arange(len(idx)), idx].all()):
+            raise ValueError(f"choices {list(choices)} do not fit the latency table {tuple(self.table.shape)}")
+        return float(self.table[torch.arange(len(idx)), idx].sum()) + self.fixed_ms
+
+
+@dataclass
+class SearchConfig:
+    epochs: int = 10
+    warmup_epochs: int = 2  # weight-only epochs before architecture steps start
+    batch_size: int = 64
+    w_lr: float = 0.05
+    w_momentum: float = 0.9
+    weight_decay: float = 4e-5  # lambda_1
+    a_lr: float = 0.01
+    arch_every: int = 1  # an architecture step after every `arch_every` weight steps
+    loss: str = "add"
+    lambda_lat: float = 0.05  # lambda_2 (per ms for 'add'; dimensionless for 'hinge')
+    target_ms: float | None = None
+    beta: float = 0.6
+    auto_lambda: bool = False
+    lambda_rate: float = 0.05
+    grad_clip: float = 5.0
+    seed: int = 0
+    max_steps_per_epoch: int | None = None
+
+    def validate(self) -> None:
+        if self.loss not in LOSS_FORMS:
+            raise ValueError(f"unknown latency loss form {self.loss!r}; use one of {', '.join(LOSS_FORMS)}")
+        if self.loss in ("mul", "hinge") or self.auto_lambda:
+            if not self.target_ms or self.target_ms <= 0:
+                raise ValueError(f"loss {self.loss!r}{' with auto lambda' if self.auto_lambda else ''} needs a "
+                                 "positive latency target (--target-ms)")
+        if self.epochs < 1 or not 0 <= self.warmup_epochs <= self.epochs:
+            raise ValueError(f"need epochs >= 1 and 0 <= warmup_epochs <= epochs (got {self.epochs}, "
+                             f"{self.warmup_epochs})")
+        if self.batch_size < 1 or self.arch_every < 1:
+            raise ValueError("batch_size and arch_every must be >= 1")
+
+
+def latency_loss(task_loss: torch.Tensor, exp_lat: torch.Tensor, cfg: SearchConfig, lam: float) -> torch.Tensor:
+    if cfg.loss == "add":
+        return task_loss + lam * exp_lat
+    if cfg.loss == "mul":
+        return task_loss * (exp_lat / cfg.target_ms) ** cfg.beta
+    return task_loss + lam * torch.relu(exp_lat / cfg.target_ms - 1.0)
+
+
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _all_average(t: torch.Tensor, world: int) -> torch.Tensor:
+    if world > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        t /= world
+    return t
+
+
+def _cosine_lr(base: float, step: int, total: int) -> float:
+    return 0.5 * base * (1.0 + math.cos(math.pi * min(step, total) / max(1, total)))
+
+
+@dataclass
+class SearchResult:
+    choices: list
+    probs: list
+    expected_latency_ms: float
+    derived_latency_ms: float
+    target_ms: float | None
+    history: list = field(default_factory=list)
+
+
+class ProxylessSearch:
+    """Alternating weight / architecture optimisation. `run()` returns the derived choices and history."""
+
+    def __init__(self, supernet: nn.Module, mask, task: Task, train_set, valid_set, latency: LatencyTerms,
+                 config: SearchConfig, out_dir: str | Path | None = None, progress: bool = True,
+                 block_names: list | None = None, choice_names: list | None = None):
+        config.validate()
+        self.cfg = config
+        self.task = task
+        self.latency = latency
+        self.train_set, self.valid_set = train_set, valid_set
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.progress = progress
+        self.rank, self.world = _dist_info()
+        self.block_names = block_names
+        self.choice_names = choice_names
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        self.net = supernet
+        self.arch = ArchParameters(mask)
+        if tuple(self.arch.mask.shape) != tuple(latency.mask.shape):
+            raise ValueError(f"supernet mask {tuple(self.arch.mask.shape)} != latency table mask "
+                             f"{tuple(latency.mask.shape)}: the LUT was built for another space")
+        self.model = self.net
+        if self.world > 1:
+            # Weight gradients are averaged by DDP; every rank runs the same sampled path, so the set
+            # of unused parameters agrees across ranks.
+            self.model = nn.parallel.DistributedDataParallel(self.net, find_unused_parameters=True)
+        self.w_opt = torch.optim.SGD(self.net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
+                                     nesterov=True, weight_decay=config.weight_decay)
+        # beta1 = 0 as in ProxylessNAS: no momentum leaks updates into paths that were not sampled.
+        self.a_opt = torch.optim.Adam([self.arch.alpha], lr=config.a_lr, betas=(0.0, 0.999), eps=1e-8)
+        self.gen = torch.Generator().manual_seed(config.seed + 12345)
+        self.lam = float(config.lambda_lat)
+        self.epoch = 0  # next epoch to run
+        self.history: list = []
+
+    # ----- steps -------------------------------------------------------------------------------------
+    def weight_step(self, x, y, lr: float) -> tuple[float, float]:
+        samples = self.arch.sample_single(self.gen)
+        for g in self.w_opt.param_groups:
+            g["lr"] = lr
+        self.w_opt.zero_grad(set_to_none=True)
+        out = self.model(x, samples)
+        loss = self.task.loss(out, y)
+        loss.backward()
+        if self.cfg.grad_clip:
+            nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
+        self.w_opt.step()
+        return loss.item(), self.task.metric(out.detach(), y)
+
+    def arch_step(self, x, y) -> tuple[float, float]:
+        samples = self.arch.sample_binary(self.gen)
+        out = self.net(x, samples)  # plain module: weight gradients are not wanted here
+        task_loss = self.task.loss(out, y)
+        exp_lat = self.latency.expected(self.arch.alpha)
+        loss = latency_loss(task_loss, exp_lat, self.cfg, self.lam)
+        (grad,) = torch.autograd.grad(loss, [self.arch.alpha])
+        self.a_opt.zero_grad(set_to_none=True)
+        self.arch.alpha.grad = _all_average(grad.contiguous(), self.world)
+        old = self.arch.alpha.detach().clone()
+        self.a_opt.step()
+        self.arch.rescale_(old, samples)
+        if self.cfg.auto_lambda:
+            ratio = float(exp_lat.detach()) / self.cfg.target_ms
+            self.lam = float(min(1e3, max(1e-6, self.lam * math.exp(self.cfg.lambda_rate * (ratio - 1.0)))))
+        return float(exp_lat.detach()), self.task.metric(out.detach(), y)
+
+    # ----- loop --------------------------------------------------------------------------------------
+    def _steps_per_epoch(self) -> int:
+        n = len(self.train_set) // self.world // self.cfg.batch_size
+        if self.cfg.max_steps_per_epoch:
+            n = min(n, self.cfg.max_steps_per_epoch)
+        if n < 1:
+            raise ValueError(f"the train split ({len(self.train_set)} samples over {self.world} rank(s)) is smaller "
+                             f"than one batch of {self.cfg.batch_size}")
+        return n
+
+    def run(self, resume: bool = False) -> SearchResult:
+        if resume:
+            self.load_checkpoint()
+        steps = self._steps_per_epoch()
+        total = steps * self.cfg.epochs
+        bar = None
+        if self.progress and self.rank == 0:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=self.epoch * steps, desc="search", unit="step", dynamic_ncols=True)
+        for epoch in range(self.epoch, self.cfg.epochs):
+            self.net.train()
+            train_loader = epoch_loader(self.train_set, self.cfg.batch_size, epoch, self.cfg.seed, True,
+                                        self.rank, self.world)
+            valid_iter = self._valid_batches(epoch)
+            search_arch = epoch >= self.cfg.warmup_epochs
+            stats = {"loss": 0.0, "train_" + self.task.metric_name: 0.0, "arch_steps": 0,
+                     "valid_" + self.task.metric_name: 0.0}
+            for i, (x, y) in enumerate(train_loader):
+                if i >= steps:
+                    break
+                lr = _cosine_lr(self.cfg.w_lr, epoch * steps + i, total)
+                loss, metric = self.weight_step(x, y, lr)
+                stats["loss"] += loss / steps
+                stats["train_" + self.task.metric_name] += metric / steps
+                if search_arch and (i + 1) % self.cfg.arch_every == 0:
+                    vx, vy = next(valid_iter)
+                    _, vmetric = self.arch_step(vx, vy)
+                    stats["arch_steps"] += 1
+                    stats["valid_" + self.task.metric_name] += vmetric
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(ep=epoch, loss=f"{loss:.3f}", **{self.task.metric_name: f"{metric:.1f}"},
+                                    E_lat=f"{self.expected_latency_ms():.3f}ms")
+            if stats["arch_steps"]:
+                stats["valid_" + self.task.metric_name] /= stats["arch_steps"]
+            self._end_epoch(epoch, stats)
+        if bar is not None:
+            bar.close()
+        choices = self.arch.argmax()
+        return SearchResult(choices=choices, probs=self.arch.probs().tolist(),
+                            expected_latency_ms=self.expected_latency_ms(),
+                            derived_latency_ms=self.latency.discrete(choices), target_ms=self.cfg.target_ms,
+                            history=self.history)
+
+    def _valid_batches(self, epoch: int):
+        cycle = 0
+        while True:  # cycle through the valid split, a fresh deterministic permutation per pass
+            loader = epoch_loader(self.valid_set, self.cfg.batch_size, epoch * 1000 + cycle, self.cfg.seed + 1,
+                                  True, self.rank, self.world)
+            yield from loader
+            cycle += 1
+
+    @torch.no_grad()
+    def expected_latency_ms(self) -> float:
+        return float(self.latency.expected(self.arch.alpha.detach()))
+
+    def _end_epoch(self, epoch: int, stats: dict) -> None:
+        choices = self.arch.argmax()
+        record = {"epoch": epoch, **stats, "lambda": self.lam, "expected_latency_ms": self.expected_latency_ms(),
+                  "derived_latency_ms": self.latency.discrete(choices), "argmax": choices,
+                  "alpha": self.arch.alpha.detach().tolist(), "probs": self.arch.probs().detach().tolist()}
+        self.history.append(record)
+        self.epoch = epoch + 1
+        if self.rank == 0 and self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.save_checkpoint()
+            # The whole log is rewritten each epoch, so a resumed run never duplicates epochs.
+            log = {"config": asdict(self.cfg), "block_names": self.block_names,
+                   "choice_names": self.choice_names, "latency_device": self.latency.device,
+                   "latency_source": self.latency.source, "epochs": self.history}
+            tmp = self.out_dir / "search_log.json.tmp"
+            tmp.write_text(json.dumps(log, indent=1))
+            os.replace(tmp, self.out_dir / "search_log.json")
+        if self.world > 1:
+            dist.barrier()
+
+    # ----- checkpoints -------------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out_dir / "search_checkpoint.pt" if self.out_dir else None
+
+    def save_checkpoint(self) -> None:
+        state = {"epoch": self.epoch, "net": self.net.state_dict(), "arch": self.arch.state_dict(),
+                 "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(), "lambda": self.lam,
+                 "gen": self.gen.get_state(), "history": self.history, "config": asdict(self.cfg)}
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.checkpoint_path)  # atomic: a kill mid-write leaves the previous checkpoint
+
+    def load_checkpoint(self) -> bool:
+        path = self.checkpoint_path
+        if path is None or not path.is_file():
+            return False
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        saved = dict(state["config"])
+        for k in ("epochs", "max_steps_per_epoch"):  # a resumed run may extend the schedule, nothing else
+            saved.pop(k, None)
+        mine = {k: v for k, v in asdict(self.cfg).items() if k in saved}
+        if mine != saved:
+            diff = {k: (saved[k], mine[k]) for k in saved if saved[k] != mine.get(k)}
+            raise ValueError(f"--resume with a different configuration than the checkpoint {path}: {diff}")
+        self.net.load_state_dict(state["net"])
+        self.arch.load_state_dict(state["arch"])
+        self.w_opt.load_state_dict(state["w_opt"])
+        self.a_opt.load_state_dict(state["a_opt"])
+        self.lam = float(state["lambda"])
+        self.gen.set_state(state["gen"])
+        self.history = list(state["history"])
+        self.epoch = int(state["epoch"])
+        return True
+
+
+# ----- plain training (retrain derived nets and baselines with one recipe) ----------------------------
+@dataclass
+class TrainConfig:
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    label_smoothing: float = 0.0
+    seed: int = 0
+    max_steps_per_epoch: int | None = None
+
+
+def train_network(model: nn.Module, task: Task, train_set, test_set, cfg: TrainConfig, desc: str = "train",
+                  progress: bool = True) -> dict:
+    """SGD + Nesterov + cosine schedule; returns {'history': [...], metric_name: final test metric}."""
+    from tqdm import tqdm
+
+    torch.manual_seed(cfg.seed)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+                          weight_decay=cfg.weight_decay)
+    steps = len(train_set) // cfg.batch_size
+    if cfg.max_steps_per_epoch:
+        steps = min(steps, cfg.max_steps_per_epoch)
+    total = steps * cfg.epochs
+    history = []
+    bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, disable=not progress)
+    for epoch in range(cfg.epochs):
+        model.train()
+        loader = epoch_loader(train_set, cfg.batch_size, epoch, cfg.seed)
+        run_loss = 0.0
+        for i, (x, y) in enumerate(loader):
+            if i >= steps:
+                break
+            for g in opt.param_groups:
+                g["lr"] = _cosine_lr(cfg.lr, epoch * steps + i, total)
+            out = model(x)
+            loss = task.loss(out, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            run_loss += loss.item() / steps
+            bar.update(1)
+            bar.set_postfix(ep=epoch, loss=f"{loss.item():.3f}")
+        metric = evaluate(model, task, test_set)
+        history.append({"epoch": epoch, "loss": run_loss, "test_" + task.metric_name: metric})
+        bar.set_postfix(ep=epoch, loss=f"{run_loss:.3f}", **{task.metric_name: f"{metric:.2f}"})
+    bar.close()
+    return {"history": history, task.metric_name: history[-1]["test_" + task.metric_name]}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, task: Task, dataset, batch_size: int = 500) -> float:
+    """Sample-weighted mean of `task.metric` over a data set."""
+    model.eval()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    total, n = 0.0, 0
+    for x, y in loader:
+        total += task.metric(model(x), y) * x.shape[0]
+        n += x.shape[0]
+    return total / max(1, n)
