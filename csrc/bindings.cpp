@@ -8,15 +8,240 @@
 
 namespace py = pybind11;
 
+// ----- vpunn: model file + MLP helpers -----
+#include <memory>
+#include <string_view>
+
+#include "vpunn/mlp.h"
+#include "vpunn/model_file.h"
+
+namespace vpunn_bind {
+
+// A loaded .vpunn network: the parsed file (kept for layer_weights) and its packed inference engine.
+struct MlpModel {
+  vpunas::vpunn::ModelFile file;
+  std::unique_ptr<vpunas::vpunn::Mlp> mlp;
+
+  MlpModel(vpunas::vpunn::ModelFile f, const std::string& kernel)
+      : file(std::move(f)), mlp(std::make_unique<vpunas::vpunn::Mlp>(file, kernel)) {}
+};
+
+std::shared_ptr<MlpModel> model_from_bytes(const py::bytes& b, const std::string& kernel) {
+  std::string_view data(b);  // borrowed; parse copies what it keeps
+  return std::make_shared<MlpModel>(
+      vpunas::vpunn::ModelFile::parse(reinterpret_cast<const uint8_t*>(data.data()), data.size()), kernel);
+}
+
+py::array_t<float> forward(const MlpModel& model, const py::array& x, int threads) {
+  const int in = model.mlp->input_size();
+  if (!x.dtype().is(py::dtype::of<float>()))
+    throw vpunas::InputError("MlpModel.forward: x must be float32, got dtype " + std::string(py::str(x.dtype())) +
+                             " (use x.astype(np.float32))");
+  if (x.ndim() != 2 || x.shape(1) != in)
+    throw vpunas::InputError("MlpModel.forward: x must have shape [n, " + std::to_string(in) + "], got ndim " +
+                             std::to_string(x.ndim()) +
+                             (x.ndim() >= 2 ? " with " + std::to_string(x.shape(1)) + " columns" : std::string()));
+  if (!(x.flags() & py::array::c_style))
+    throw vpunas::InputError("MlpModel.forward: x must be C-contiguous (use np.ascontiguousarray)");
+  const size_t n = size_t(x.shape(0));
+  py::array_t<float> y({py::ssize_t(n), py::ssize_t(model.mlp->output_size())});
+  const float* xp = static_cast<const float*>(x.data());
+  float* yp = y.mutable_data();
+  {
+    py::gil_scoped_release release;
+    model.mlp->forward(xp, n, yp, threads);
+  }
+  return y;
+}
+
+}  // namespace vpunn_bind
+
+// ----- latency: helpers (numpy <-> kernel views, dtype dispatch) -----
+#include "latency/expected_latency.h"
+
+namespace latency_bind {
+
+// Checks a C-contiguous 2-D array (optionally of a given shape) and returns its dims.
+std::pair<int64_t, int64_t> check_2d(const py::array& a, const char* name, int64_t rows = -1, int64_t cols = -1) {
+  if (a.ndim() != 2) {
+    throw vpunas::InputError(std::string(name) + " must be a 2-D array, got " + std::to_string(a.ndim()) + " dims");
+  }
+  if (!(a.flags() & py::array::c_style)) {
+    throw vpunas::InputError(std::string(name) + " must be C-contiguous (use np.ascontiguousarray)");
+  }
+  const int64_t r = a.shape(0), c = a.shape(1);
+  if ((rows >= 0 && r != rows) || (cols >= 0 && c != cols)) {
+    throw vpunas::InputError(std::string(name) + " has shape (" + std::to_string(r) + ", " + std::to_string(c) +
+                             "), expected (" + std::to_string(rows) + ", " + std::to_string(cols) + ")");
+  }
+  return {r, c};
+}
+
+// None -> nullptr; else a bool / uint8 array of shape [rows, cols].
+const uint8_t* mask_ptr(const py::object& mask, int64_t rows, int64_t cols) {
+  if (mask.is_none()) return nullptr;
+  py::array arr = py::reinterpret_borrow<py::array>(mask);
+  if (!py::isinstance<py::array>(mask) ||
+      !(arr.dtype().is(py::dtype::of<bool>()) || arr.dtype().is(py::dtype::of<uint8_t>()))) {
+    throw vpunas::InputError("mask must be a numpy bool (or uint8) array");
+  }
+  check_2d(arr, "mask", rows, cols);
+  return static_cast<const uint8_t*>(arr.data());
+}
+
+template <class T>
+py::tuple expected_latency_typed(const py::array& alpha, const py::array& F, const py::object& mask, bool with_grad) {
+  auto [n, m] = check_2d(alpha, "alpha");
+  check_2d(F, "F", n, m);
+  if (!F.dtype().is(alpha.dtype())) throw vpunas::InputError("alpha and F must have the same dtype");
+  const uint8_t* mk = mask_ptr(mask, n, m);
+  py::array_t<T> probs({n, m});
+  py::array_t<T> grad = with_grad ? py::array_t<T>({n, m}) : py::array_t<T>();
+  T* grad_ptr = with_grad ? grad.mutable_data() : nullptr;
+  const T* a = static_cast<const T*>(alpha.data());
+  const T* f = static_cast<const T*>(F.data());
+  T* p = probs.mutable_data();
+  double total;
+  if (n * m >= 4096) {
+    py::gil_scoped_release release;
+    total = vpunas::latency::expected_latency<T>(a, f, mk, n, m, p, grad_ptr);
+  } else {
+    total = vpunas::latency::expected_latency<T>(a, f, mk, n, m, p, grad_ptr);
+  }
+  return py::make_tuple(total, probs, with_grad ? py::object(grad) : py::object(py::none()));
+}
+
+// Calls fn(typed pointer) for the integer dtype of `choices`.
+template <class Fn>
+auto dispatch_index(const py::array& choices, Fn&& fn) {
+  const auto& dt = choices.dtype();
+  if (dt.is(py::dtype::of<int64_t>())) return fn(static_cast<const int64_t*>(choices.data()));
+  if (dt.is(py::dtype::of<int32_t>())) return fn(static_cast<const int32_t*>(choices.data()));
+  if (dt.is(py::dtype::of<int16_t>())) return fn(static_cast<const int16_t*>(choices.data()));
+  if (dt.is(py::dtype::of<int8_t>())) return fn(static_cast<const int8_t*>(choices.data()));
+  if (dt.is(py::dtype::of<uint8_t>())) return fn(static_cast<const uint8_t*>(choices.data()));
+  throw vpunas::InputError("choices must be an integer array (int8/uint8/int16/int32/int64), got dtype " +
+                           std::string(py::str(dt)));
+}
+
+const double* f64_matrix(const py::array& F, int64_t rows) {
+  check_2d(F, "F", rows);
+  if (!F.dtype().is(py::dtype::of<double>())) throw vpunas::InputError("F must be a float64 array");
+  return static_cast<const double*>(F.data());
+}
+
+}  // namespace latency_bind
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "vpunas C++ core: VPUNN inference, layer costs, LUTs and expected-latency kernels";
   py::register_exception<vpunas::InputError>(m, "InputError", PyExc_ValueError);
 
   // ===== vpunn: model file + MLP =====
+  py::class_<vpunn_bind::MlpModel, std::shared_ptr<vpunn_bind::MlpModel>>(
+      m, "MlpModel", "A VPUNN .vpunn network (fully connected MLP) with a fast batched forward pass")
+      .def(py::init([](const std::string& path, const std::string& kernel) {
+             return std::make_shared<vpunn_bind::MlpModel>(vpunas::vpunn::ModelFile::load(path), kernel);
+           }),
+           py::arg("path"), py::arg("kernel") = "auto",
+           "Load a .vpunn file; kernel = 'auto' | 'avx512' | 'avx2' | 'scalar'. ValueError on a bad file.")
+      .def_static("from_bytes", &vpunn_bind::model_from_bytes, py::arg("data"), py::arg("kernel") = "auto",
+                  "Parse a .vpunn model from bytes (ValueError with the reason when corrupt)")
+      .def_property_readonly("name", [](const vpunn_bind::MlpModel& s) { return s.file.name; })
+      .def_property_readonly("interface_in", [](const vpunn_bind::MlpModel& s) { return s.file.interface_in; },
+                             "descriptor (input) interface version VI from the name NAME-VI-VO")
+      .def_property_readonly("interface_out", [](const vpunn_bind::MlpModel& s) { return s.file.interface_out; },
+                             "output (post-processing) interface version VO")
+      .def_property_readonly("input_size", [](const vpunn_bind::MlpModel& s) { return s.mlp->input_size(); })
+      .def_property_readonly("output_size", [](const vpunn_bind::MlpModel& s) { return s.mlp->output_size(); })
+      .def_property_readonly("kernel", [](const vpunn_bind::MlpModel& s) { return std::string(s.mlp->kernel_name()); })
+      .def_property_readonly(
+          "layer_shapes",
+          [](const vpunn_bind::MlpModel& s) {
+            py::list out;
+            for (const auto& l : s.file.layers)
+              out.append(py::make_tuple(l.in, l.out, vpunas::vpunn::activation_name(l.act)));
+            return out;
+          },
+          "[(in, out, activation)] per layer")
+      .def("forward", &vpunn_bind::forward, py::arg("x"), py::arg("threads") = 0,
+           "y [n, output_size] float32 = network(x [n, input_size] float32, C-contiguous); releases the GIL")
+      .def(
+          "layer_weights",
+          [](const vpunn_bind::MlpModel& s, int i) {
+            const int n = int(s.file.layers.size());
+            if (i < -n || i >= n)
+              throw py::index_error("layer index " + std::to_string(i) + " out of range for " + std::to_string(n) +
+                                    " layers");
+            const auto& l = s.file.layers[size_t(i < 0 ? i + n : i)];
+            py::array_t<float> w({l.out, l.in});
+            std::copy(l.weight.begin(), l.weight.end(), w.mutable_data());
+            py::array_t<float> b(l.out);
+            std::copy(l.bias.begin(), l.bias.end(), b.mutable_data());
+            return py::make_tuple(w, b);
+          },
+          py::arg("i"), "copies (W [out, in], b [out]) of layer i")
+      .def("__repr__", [](const vpunn_bind::MlpModel& s) {
+        return "<MlpModel '" + s.file.name + "' " + std::to_string(s.mlp->input_size()) + "->" +
+               std::to_string(s.mlp->output_size()) + ", " + std::to_string(s.file.layers.size()) + " layers, " +
+               s.mlp->kernel_name() + ">";
+      });
+  m.def(
+      "available_mlp_kernels",
+      [] {
+        std::vector<std::string> names;
+        for (const auto& k : vpunas::vpunn::gemm::available_kernels()) names.push_back(k.name);
+        return names;
+      },
+      "MLP kernels usable on this CPU, best first");
 
   // ===== workload: DPU workloads, descriptors, cost model =====
 
   // ===== layer: tiling, SHAVE, theoretical model =====
 
   // ===== latency: LUT kernels, expected latency =====
+  m.def(
+      "expected_latency",
+      [](const py::array& alpha, const py::array& F, const py::object& mask, bool with_grad) {
+        if (alpha.dtype().is(py::dtype::of<double>())) {
+          return latency_bind::expected_latency_typed<double>(alpha, F, mask, with_grad);
+        }
+        if (alpha.dtype().is(py::dtype::of<float>())) {
+          return latency_bind::expected_latency_typed<float>(alpha, F, mask, with_grad);
+        }
+        throw vpunas::InputError("alpha must be float32 or float64");
+      },
+      py::arg("alpha"), py::arg("F"), py::arg("mask") = py::none(), py::arg("with_grad") = true,
+      "E[lat] = sum_ij softmax(alpha)_ij F_ij over valid (mask) entries -> (E, probs, dE/dalpha or None)");
+  m.def(
+      "discrete_latency",
+      [](const py::array& choices, const py::array& F, const py::object& mask, int n_threads) {
+        auto [b, n] = latency_bind::check_2d(choices, "choices");
+        const double* f = latency_bind::f64_matrix(F, n);
+        const int64_t m_cands = F.shape(1);
+        const uint8_t* mk = latency_bind::mask_ptr(mask, n, m_cands);
+        py::array_t<double> out(b);
+        double* o = out.mutable_data();
+        latency_bind::dispatch_index(choices, [&](auto* c) {
+          py::gil_scoped_release release;
+          vpunas::latency::discrete_latency(c, b, f, mk, n, m_cands, o, n_threads);
+          return 0;
+        });
+        return out;
+      },
+      py::arg("choices"), py::arg("F"), py::arg("mask") = py::none(), py::arg("n_threads") = 0,
+      "latencies [B] of B architectures given as chosen candidate indices [B, N]");
+  m.def(
+      "count_within",
+      [](const py::array& choices, const py::array& F, double target_ms, const py::object& mask, int n_threads) {
+        auto [b, n] = latency_bind::check_2d(choices, "choices");
+        const double* f = latency_bind::f64_matrix(F, n);
+        const int64_t m_cands = F.shape(1);
+        const uint8_t* mk = latency_bind::mask_ptr(mask, n, m_cands);
+        return latency_bind::dispatch_index(choices, [&](auto* c) {
+          py::gil_scoped_release release;
+          return vpunas::latency::count_within(c, b, f, mk, n, m_cands, target_ms, n_threads);
+        });
+      },
+      py::arg("choices"), py::arg("F"), py::arg("target_ms"), py::arg("mask") = py::none(), py::arg("n_threads") = 0,
+      "number of the B architectures [B, N] whose latency is <= target_ms");
 }

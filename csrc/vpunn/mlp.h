@@ -1,0 +1,45 @@
+// Batched inference of a VPUNN MLP (fully connected layers) with packed weights and SIMD kernels.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "vpunn/gemm.h"
+#include "vpunn/model_file.h"
+
+namespace vpunas::vpunn {
+
+// Immutable after construction, so any number of threads may call forward() on one object at once.
+class Mlp {
+ public:
+  // `kernel`: "" or "auto" = best for this CPU, or "scalar" / "avx2" / "avx512" (InputError if unusable).
+  explicit Mlp(const ModelFile& f, const std::string& kernel = "");
+
+  int input_size() const { return input_size_; }
+  int output_size() const { return output_size_; }
+  const char* kernel_name() const { return kernel_->name; }
+
+  // y[n * output_size()] = MLP(x[n * input_size()]), rows contiguous. threads <= 0 means "choose"
+  // (1 for small n). No allocation for small n; large batches allocate one scratch block per thread.
+  void forward(const float* x, size_t n, float* y, int threads = 0) const;
+
+  // Rows pushed through all layers together: activations of a block stay in L2 while the weights of
+  // every layer stream past them once per block.
+  static constexpr size_t kBlockRows = 48;
+
+ private:
+  struct PackedLayer {
+    int in = 0, out = 0;
+    Activation act = Activation::None;
+    std::vector<float> weight;  // panels, see gemm.h
+    std::vector<float> bias;
+  };
+
+  void run_rows(const float* x, size_t n, float* y, float* scratch, size_t block) const;
+
+  std::vector<PackedLayer> layers_;
+  const gemm::Kernel* kernel_ = nullptr;
+  int input_size_ = 0, output_size_ = 0, max_hidden_ = 1;
+};
+
+}  // namespace vpunas::vpunn
