@@ -1,0 +1,297 @@
+"""Resumable measurement of a latency table: every distinct op timed on a runtime by operator stacking.
+
+The output file doubles as the checkpoint: after every entry the partial table is written atomically
+(temp file + rename), with `source.complete = false` until the last op is done. Rerunning with the same
+output file and settings keeps the entries already measured and continues with the rest.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from . import onnx_ops, stacking
+from .runners import CompileError
+
+LUT_FORMAT = "vpunas-lut"
+LUT_VERSION = 1
+# Source fields that must match for a rerun to resume an existing partial table.
+_RESUME_FIELDS = ("runtime", "device", "precision_requested", "threads_requested", "stack", "warmup", "repeats",
+                  "overhead_subtracted", "seed")
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """How each graph is timed. `max_spread` is the relative inter-quartile range (IQR / median) of the
+    per-call times above which a graph is re-measured (up to `retries` more times) and then flagged."""
+
+    stack: int = 8
+    warmup: int = 5
+    repeats: int = 20
+    max_spread: float = 0.05
+    retries: int = 2
+    subtract_overhead: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.stack < 1:
+            raise ValueError(f"stack size must be >= 1, got {self.stack}")
+        if self.repeats < 3:
+            raise ValueError(f"repeats must be >= 3 for a median and spread, got {self.repeats}")
+        if self.warmup < 0 or self.retries < 0:
+            raise ValueError("warmup and retries must be >= 0")
+        if not self.max_spread > 0:
+            raise ValueError(f"max_spread must be > 0, got {self.max_spread}")
+
+
+@dataclass(frozen=True)
+class GraphTiming:
+    median_ms: float
+    std_ms: float      # robust: IQR / 1.349
+    spread: float      # IQR / median
+    n: int
+    attempts: int
+    noisy: bool
+
+
+def summarize(times_ms: np.ndarray) -> tuple[float, float, float]:
+    """(median, robust std, relative spread) of per-call times."""
+    t = np.asarray(times_ms, dtype=np.float64)
+    med = float(np.median(t))
+    q1, q3 = np.percentile(t, [25, 75])
+    iqr = float(q3 - q1)
+    return med, iqr / 1.349, (iqr / med if med > 0 else math.inf)
+
+
+def time_graph(runner, model, settings: ProfileSettings, inputs: Optional[dict] = None) -> GraphTiming:
+    """Median time of one graph; re-measured while its spread exceeds `max_spread` (best attempt kept)."""
+    model_bytes = model.SerializeToString()
+    if inputs is None:
+        inputs = onnx_ops.random_inputs(model, settings.seed)
+    best = None
+    for attempt in range(1, settings.retries + 2):
+        med, std, spread = summarize(runner.measure(model_bytes, inputs, settings.warmup, settings.repeats))
+        if best is None or spread < best[2]:
+            best = (med, std, spread)
+        if spread <= settings.max_spread:
+            break
+    med, std, spread = best
+    return GraphTiming(med, std, spread, settings.repeats, attempt, spread > settings.max_spread)
+
+
+def _shapes_key(shapes: dict) -> str:
+    return ";".join(f"{k}:{'x'.join(map(str, v))}" for k, v in sorted(shapes.items()))
+
+
+class LutFileError(ValueError):
+    """A LUT file that cannot be used (corrupt, partial where a full one is needed, or mismatched)."""
+
+
+def read_lut_json(path) -> dict:
+    """Load and check a vpunas LUT JSON file; errors name the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"LUT file {path} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LutFileError(f"LUT file {path} is not valid JSON ({exc}); it may be truncated: "
+                           "re-run `vpunas profile` with the same -o to resume it") from exc
+    if not isinstance(data, dict) or data.get("format") != LUT_FORMAT:
+        raise LutFileError(f"LUT file {path} is not a vpunas LUT (missing \"format\": \"{LUT_FORMAT}\")")
+    if data.get("version") != LUT_VERSION:
+        raise LutFileError(f"LUT file {path} has version {data.get('version')!r}; this vpunas reads version {LUT_VERSION}")
+    if not isinstance(data.get("entries"), list) or not isinstance(data.get("source"), dict):
+        raise LutFileError(f"LUT file {path} lacks an 'entries' list or a 'source' object")
+    for i, e in enumerate(data["entries"]):
+        if not isinstance(e, dict) or not isinstance(e.get("key"), str) or "latency_ms" not in e:
+            raise LutFileError(f"LUT file {path}: entry {i} is malformed (needs 'key' and 'latency_ms')")
+        lat = e["latency_ms"]
+        if e.get("status") != "failed" and (not isinstance(lat, (int, float)) or not math.isfinite(lat) or lat < 0):
+            raise LutFileError(f"LUT file {path}: entry {e['key']!r} has invalid latency_ms {lat!r}")
+    return data
+
+
+def write_json_atomic(path, data: dict) -> None:
+    """Write JSON via a temp file in the same folder and rename, so an interrupt never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def unique_ops(ops: Iterable) -> list:
+    """Distinct ops by key, first occurrence order."""
+    seen, out = set(), []
+    for op in ops:
+        if op.key not in seen:
+            seen.add(op.key)
+            out.append(op)
+    return out
+
+
+class Profiler:
+    """Measures ops on one runner and keeps the table in `out_path` (resumable)."""
+
+    def __init__(self, runner, settings: ProfileSettings = ProfileSettings(), out_path=None,
+                 extra_source: Optional[dict] = None, progress: bool = True, overwrite: bool = False):
+        self.runner = runner
+        self.settings = settings
+        self.out_path = Path(out_path) if out_path else None
+        self.progress = progress
+        self.entries: dict[str, dict] = {}
+        self.overheads: dict[str, float] = {}
+        info = runner.info()
+        self.source = {
+            "kind": "measured",
+            "runtime": info["runtime"],
+            "device": info["device"],
+            "precision": info["precision"],
+            "precision_requested": getattr(runner, "requested_precision", info["precision"]),
+            "threads": info["threads"],
+            "threads_requested": getattr(runner, "threads", None),
+            "stack": settings.stack,
+            "warmup": settings.warmup,
+            "repeats": settings.repeats,
+            "max_spread": settings.max_spread,
+            "retries": settings.retries,
+            "overhead_subtracted": settings.subtract_overhead,
+            "seed": settings.seed,
+            "filler": "dwconv k3 s1 act-none on the op's output (input for Linear)",
+            "host": platform.processor() or platform.machine(),
+            **(extra_source or {}),
+        }
+        if self.out_path and self.out_path.exists() and not overwrite:
+            self._resume(self.out_path)
+
+    # -- resume ------------------------------------------------------------------------------
+    def _resume(self, path: Path) -> None:
+        data = read_lut_json(path)
+        old = data["source"]
+        if old.get("kind") != "measured":
+            raise LutFileError(f"{path} is a {old.get('kind')!r} LUT, not a measured one; choose another -o")
+        diff = [f"{k}: file has {old.get(k)!r}, now {self.source.get(k)!r}" for k in _RESUME_FIELDS
+                if old.get(k) != self.source.get(k)]
+        if diff:
+            raise LutFileError(f"cannot resume {path}: it was measured with other settings ({'; '.join(diff)}); "
+                               "use another -o or --overwrite")
+        self.entries = {e["key"]: e for e in data["entries"] if e.get("status") != "failed"}
+        self.overheads = dict(old.get("call_overhead_ms", {}))
+
+    # -- measuring -----------------------------------------------------------------------------
+    def overhead_ms(self, model) -> float:
+        """Per-call overhead for a graph's input shapes (identity graph, timed the same way); cached."""
+        if not self.settings.subtract_overhead:
+            return 0.0
+        shapes = onnx_ops.graph_input_shapes(model)
+        key = _shapes_key(shapes)
+        if key not in self.overheads:
+            t = time_graph(self.runner, onnx_ops.identity_graph(shapes), self.settings)
+            self.overheads[key] = t.median_ms
+        return self.overheads[key]
+
+    def _measure_entry(self, op) -> dict:
+        entry = {"key": op.key, "op": op.to_dict()}
+        if stacking.is_zero_cost(op):
+            return {**entry, "latency_ms": 0.0, "std_ms": 0.0, "n": 0, "status": "ok", "method": "zero"}
+        plan = stacking.plan_for(op, self.settings.stack)
+        filler_ms, filler_std = None, 0.0
+        if plan.filler is not None:
+            filler = self.entries.get(plan.filler.key) or self.measure(plan.filler)
+            if filler.get("status") == "failed":
+                return {**entry, "latency_ms": None, "std_ms": None, "n": 0, "status": "failed",
+                        "method": plan.method, "error": f"filler op {plan.filler.key} failed: {filler.get('error')}"}
+            filler_ms, filler_std = filler["latency_ms"], filler["std_ms"]
+        try:
+            model = plan.graph(self.settings.seed)
+            timing = time_graph(self.runner, model, self.settings)
+            overhead = self.overhead_ms(model)
+        except CompileError as exc:
+            return {**entry, "latency_ms": None, "std_ms": None, "n": 0, "status": "failed",
+                    "method": plan.method, "error": str(exc)}
+        latency = plan.latency(timing.median_ms, overhead, filler_ms)
+        if plan.filler is None:
+            std = timing.std_ms / plan.n
+        else:
+            std = math.hypot(timing.std_ms, plan.n * filler_std)
+        status, note = ("noisy", f"spread {timing.spread:.1%} after {timing.attempts} attempts") if timing.noisy \
+            else ("ok", None)
+        if latency < 0:  # subtraction below zero: the op is cheaper than the noise floor
+            status, note = "noisy", f"negative after subtraction ({latency:.4f} ms), clamped to 0"
+            latency = 0.0
+        out = {**entry, "latency_ms": round(latency, 6), "std_ms": round(std, 6), "n": timing.n, "status": status,
+               "method": plan.method, "graph_ms": round(timing.median_ms, 6), "spread": round(timing.spread, 4)}
+        if note:
+            out["note"] = note
+        return out
+
+    def measure(self, op) -> dict:
+        """Measure one op (and its filler when needed), store it in the table and checkpoint."""
+        entry = self._measure_entry(op)
+        self.entries[op.key] = entry
+        self.checkpoint(complete=False)
+        return entry
+
+    def run(self, ops: Sequence, on_entry: Optional[Callable[[dict], None]] = None) -> dict:
+        """Measure every distinct op not yet in the table; returns the finished table as a dict."""
+        todo_all = unique_ops(ops)
+        todo = [op for op in todo_all if op.key not in self.entries]
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(todo_all), initial=len(todo_all) - len(todo), unit="op",
+                       desc=f"profile {self.source['runtime']} {self.source['device']}")
+        try:
+            for op in todo:
+                if bar is not None:
+                    bar.set_postfix_str(op.key[:48])
+                if op.key not in self.entries:  # may have been measured as another op's filler
+                    self.measure(op)
+                if on_entry:
+                    on_entry(self.entries[op.key])
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+        table = self.to_dict(complete=True)
+        if self.out_path:
+            write_json_atomic(self.out_path, table)
+        return table
+
+    # -- output --------------------------------------------------------------------------------
+    def to_dict(self, complete: bool) -> dict:
+        info = self.runner.info()  # precision / threads actually used, known after the first compile
+        source = {**self.source, "precision": info["precision"], "threads": info["threads"],
+                  "call_overhead_ms": dict(self.overheads), "complete": complete}
+        failed = sum(1 for e in self.entries.values() if e.get("status") == "failed")
+        noisy = sum(1 for e in self.entries.values() if e.get("status") == "noisy")
+        source.update(failed=failed, noisy=noisy)
+        return {"format": LUT_FORMAT, "version": LUT_VERSION, "device": f"{info['device']}",
+                "unit": "ms", "source": source, "entries": list(self.entries.values())}
+
+    def checkpoint(self, complete: bool) -> None:
+        if self.out_path:
+            write_json_atomic(self.out_path, self.to_dict(complete))
+
+
+def profile_ops(ops: Sequence, runner, settings: ProfileSettings = ProfileSettings(), out_path=None,
+                extra_source: Optional[dict] = None, progress: bool = True, overwrite: bool = False) -> dict:
+    """Measure a latency table for `ops` (resuming `out_path` when it holds a partial table)."""
+    return Profiler(runner, settings, out_path, extra_source, progress, overwrite).run(ops)
+
+
+def latency_by_key(table: dict) -> dict:
+    """key -> latency_ms of the usable entries of a table dict."""
+    return {e["key"]: float(e["latency_ms"]) for e in table["entries"] if e.get("status") != "failed"}

@@ -1,0 +1,195 @@
+"""Timing runners: OpenVINO and onnxruntime behind one `measure` interface.
+
+    runner.measure(model_bytes, inputs, warmup, repeats) -> np.ndarray of per-call latencies in ms
+
+Each call compiles the ONNX model once, binds the inputs once (zero copy where the runtime allows),
+runs `warmup` untimed calls, then times `repeats` synchronous calls with perf_counter.
+The runtimes are imported lazily (openvino's import is slow).
+"""
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import numpy as np
+
+RUNTIMES = ("openvino", "onnxruntime")
+
+_OV_PRECISIONS = {"f32": "f32", "fp32": "f32", "float32": "f32", "bf16": "bf16", "bfloat16": "bf16",
+                  "f16": "f16", "fp16": "f16", "float16": "f16"}
+
+
+class CompileError(RuntimeError):
+    """The runtime could not compile or run a graph; the message is the runtime's own."""
+
+
+def _time_calls(call, warmup: int, repeats: int) -> np.ndarray:
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    for _ in range(max(warmup, 0)):
+        call()
+    out = np.empty(repeats, dtype=np.float64)
+    clock = time.perf_counter_ns
+    for i in range(repeats):
+        t0 = clock()
+        call()
+        out[i] = (clock() - t0) * 1e-6
+    return out
+
+
+class OpenVinoRunner:
+    """OpenVINO `compile_model` on the ONNX bytes; device and precision hint configurable.
+
+    precision: None keeps the device default; the precision actually used is read back from the
+    compiled model (`INFERENCE_PRECISION_HINT`) and reported in `info()`."""
+
+    runtime = "openvino"
+
+    def __init__(self, device: str = "CPU", precision: Optional[str] = "f32", threads: Optional[int] = None):
+        import openvino as ov
+
+        self._ov = ov
+        self.core = ov.Core()
+        available = list(self.core.available_devices)
+        base = device.split(":")[0].split(".")[0].upper()
+        meta = {"AUTO", "HETERO", "MULTI", "BATCH"}
+        if base not in meta and device.upper() not in available and base not in available:
+            raise ValueError(f"OpenVINO device {device!r} is not available; available devices: "
+                             f"{', '.join(available) or '(none)'} (or AUTO)")
+        if precision is not None and precision.lower() not in _OV_PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; use one of f32, bf16, f16 (or omit for the default)")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self.device = device
+        self.requested_precision = _OV_PRECISIONS[precision.lower()] if precision else None
+        self.threads = threads
+        self.version = ov.get_version().split("-")[0]
+        self.precision_used: Optional[str] = None
+        self.threads_used: Optional[int] = threads
+
+    def _config(self) -> dict:
+        cfg = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"}
+        if self.requested_precision:
+            cfg["INFERENCE_PRECISION_HINT"] = self.requested_precision
+        if self.threads:
+            cfg["INFERENCE_NUM_THREADS"] = str(self.threads)
+        if not self.device.upper().startswith("CPU"):  # other plugins reject CPU-only keys
+            cfg.pop("INFERENCE_NUM_THREADS", None)
+            cfg.pop("NUM_STREAMS", None)
+        return cfg
+
+    def compile(self, model_bytes: bytes):
+        try:
+            model = self.core.read_model(model_bytes, b"")
+            compiled = self.core.compile_model(model, self.device, self._config())
+        except Exception as exc:  # the runtime's message is what the user needs
+            raise CompileError(f"OpenVINO {self.device}: {exc}".strip()) from exc
+        try:
+            self.precision_used = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower() \
+                .replace("<type: '", "").replace("'>", "").replace("float32", "f32") \
+                .replace("bfloat16", "bf16").replace("float16", "f16")
+        except Exception:
+            self.precision_used = self.requested_precision or "default"
+        try:
+            self.threads_used = int(compiled.get_property("INFERENCE_NUM_THREADS"))
+        except Exception:
+            pass
+        return compiled
+
+    def measure(self, model_bytes: bytes, inputs: dict, warmup: int = 5, repeats: int = 20) -> np.ndarray:
+        compiled = self.compile(model_bytes)
+        request = compiled.create_infer_request()
+        if len(compiled.inputs) != len(inputs):
+            raise ValueError(f"{len(inputs)} inputs given for a graph with {len(compiled.inputs)}")
+        for port in compiled.inputs:  # a port may carry several tensor names; match any of them
+            name = next((n for n in port.get_names() if n in inputs), None)
+            if name is None:
+                raise ValueError(f"no input given for graph input {sorted(port.get_names())}; got {sorted(inputs)}")
+            # zero copy: the OpenVINO tensor views the numpy buffer
+            request.set_tensor(port, self._ov.Tensor(np.ascontiguousarray(inputs[name], np.float32), shared_memory=True))
+        try:
+            return _time_calls(request.infer, warmup, repeats)
+        except Exception as exc:
+            raise CompileError(f"OpenVINO {self.device} inference failed: {exc}") from exc
+
+    def info(self) -> dict:
+        return {"runtime": f"openvino {self.version}", "device": self.device,
+                "precision": self.precision_used or self.requested_precision or "default",
+                "threads": self.threads_used}
+
+
+class OnnxRuntimeRunner:
+    """onnxruntime session on one execution provider (device "CPU" = CPUExecutionProvider)."""
+
+    runtime = "onnxruntime"
+
+    def __init__(self, device: str = "CPU", precision: Optional[str] = "f32", threads: Optional[int] = None):
+        import onnxruntime as ort
+
+        self._ort = ort
+        providers = list(ort.get_available_providers())
+        provider = device if device.endswith("ExecutionProvider") else f"{device.upper()}ExecutionProvider"
+        if device.upper() == "CPU":
+            provider = "CPUExecutionProvider"
+        if provider not in providers:
+            names = [p.replace("ExecutionProvider", "") for p in providers]
+            raise ValueError(f"onnxruntime device {device!r} is not available; available: {', '.join(names)}")
+        if precision is not None and _OV_PRECISIONS.get(precision.lower()) != "f32":
+            raise ValueError(f"onnxruntime runs the graph in its own precision (f32 here); got precision {precision!r}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self.device = device
+        self.provider = provider
+        self.threads = threads
+        self.version = ort.__version__
+
+    def measure(self, model_bytes: bytes, inputs: dict, warmup: int = 5, repeats: int = 20) -> np.ndarray:
+        ort = self._ort
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        if self.threads:
+            opts.intra_op_num_threads = self.threads
+        try:
+            sess = ort.InferenceSession(model_bytes, opts, providers=[self.provider])
+        except Exception as exc:
+            raise CompileError(f"onnxruntime {self.provider}: {exc}") from exc
+        names = {i.name for i in sess.get_inputs()}
+        if set(inputs) != names:
+            raise ValueError(f"inputs {sorted(inputs)} do not match the graph's inputs {sorted(names)}")
+        binding = sess.io_binding()  # bind once: no per-call input copies or output allocation
+        for name, array in inputs.items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(array, np.float32))
+        for out in sess.get_outputs():
+            binding.bind_output(out.name, "cpu")
+        try:
+            return _time_calls(lambda: sess.run_with_iobinding(binding), warmup, repeats)
+        except Exception as exc:
+            raise CompileError(f"onnxruntime {self.provider} inference failed: {exc}") from exc
+
+    def run(self, model_bytes: bytes, inputs: dict) -> list:
+        """Outputs of one inference (used by tests to check graphs numerically)."""
+        sess = self._ort.InferenceSession(model_bytes, providers=[self.provider])
+        return sess.run(None, inputs)
+
+    def info(self) -> dict:
+        return {"runtime": f"onnxruntime {self.version}", "device": self.device, "precision": "f32",
+                "threads": self.threads if self.threads else "default"}
+
+
+def make_runner(runtime: str, device: str = "CPU", precision: Optional[str] = None,
+                threads: Optional[int] = None):
+    """Runner by name; unknown runtime or device -> ValueError listing what is available."""
+    name = (runtime or "").lower()
+    if name in ("openvino", "ov"):
+        return OpenVinoRunner(device, precision, threads)
+    if name in ("onnxruntime", "ort"):
+        return OnnxRuntimeRunner(device, precision or "f32", threads)
+    raise ValueError(f"unknown runtime {runtime!r}; available runtimes: {', '.join(RUNTIMES)}")
+
+
+def runtime_from_label(label: str) -> str:
+    """'openvino 2026.4.1' -> 'openvino' (the runtime field of a measured LUT's source)."""
+    return (label or "").split()[0] if label else ""

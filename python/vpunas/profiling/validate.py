@@ -1,0 +1,186 @@
+"""Validating a measured LUT (the whitepaper's Fig. 7): LUT sum vs end-to-end latency of whole subnets.
+
+Random subnets of the search space are built as one ONNX graph each (fixed ops + chosen candidates in
+order), timed end to end on the runtime / device the LUT was measured on, and compared with the LUT's
+prediction: the sum of the ops' entries, plus the per-call overhead once when the table had it
+subtracted. Several tables (e.g. stacked N = 8 and naive N = 1) can be scored on the same subnets.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import onnx_ops
+from .profiler import LutFileError, ProfileSettings, latency_by_key, time_graph
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks starting at 1, ties get their average rank (as Spearman's rho needs)."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = np.arange(1, len(x) + 1)
+    for v in np.unique(x):
+        tie = x == v
+        if tie.sum() > 1:
+            ranks[tie] = ranks[tie].mean()
+    return ranks
+
+
+def pearson(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def spearman(a, b) -> float:
+    return pearson(_ranks(a), _ranks(b))
+
+
+def error_metrics(predicted, measured) -> dict:
+    """MAPE and max error (both in % of measured), Pearson, Spearman, share within +-10 %."""
+    p, m = np.asarray(predicted, np.float64), np.asarray(measured, np.float64)
+    if p.shape != m.shape or p.ndim != 1 or len(p) == 0:
+        raise ValueError(f"predicted and measured must be equal-length 1-D sequences, got {p.shape} and {m.shape}")
+    if np.any(m <= 0):
+        raise ValueError("measured latencies must be positive")
+    rel = np.abs(p - m) / m
+    return {"n": int(len(p)), "mape_pct": float(rel.mean() * 100), "max_err_pct": float(rel.max() * 100),
+            "within10_pct": float((rel <= 0.10).mean() * 100), "bias_pct": float(((p - m) / m).mean() * 100),
+            "pearson": pearson(p, m), "spearman": spearman(p, m)}
+
+
+# ------------------------------------------------------------------------------------------------ subnets
+def subnet_ops(space, choices) -> list:
+    """The ops of one architecture of a space, in execution order."""
+    if hasattr(space, "chosen_ops"):
+        return list(space.chosen_ops(choices))
+    if hasattr(space, "arch_from_indices"):  # EDSR-style spaces
+        h, w = space.input_hw
+        return list(space.arch_from_indices(choices).ops(h, w))
+    raise ValueError(f"search space {type(space).__name__} cannot list the ops of an architecture")
+
+
+def space_ops(space) -> list:
+    """Every op a search space can use (fixed ops and all candidates), for profiling."""
+    ops = list(space.fixed_ops)
+    for block in space.blocks:
+        ops.extend(block.candidates)
+    return ops
+
+
+def predict_ms(latencies: dict, ops: Sequence, overhead_ms: float = 0.0, label: str = "LUT") -> float:
+    """LUT prediction of a subnet: sum of its ops' entries (+ the call overhead once)."""
+    missing = [op.key for op in ops if op.key not in latencies and onnx_ops.op_name(op) != "Skip"]
+    if missing:
+        raise LutFileError(f"{label} has no usable entry for {len(missing)} op(s) of this subnet, e.g. {missing[0]}; "
+                           "profile the same space and input size (or resume the partial table)")
+    return float(sum(latencies.get(op.key, 0.0) for op in ops) + overhead_ms)
+
+
+@dataclass
+class ValidationResult:
+    archs: list
+    measured_ms: np.ndarray
+    predicted_ms: dict            # label -> array
+    metrics: dict                 # label -> error_metrics
+    overhead_ms: float
+    spreads: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def table_text(self) -> str:
+        head = f"{'LUT':<28} {'MAPE':>7} {'max err':>8} {'bias':>7} {'<=10%':>6} {'Pearson':>8} {'Spearman':>9}"
+        rows = [head, "-" * len(head)]
+        for label, m in self.metrics.items():
+            rows.append(f"{label:<28} {m['mape_pct']:6.2f}% {m['max_err_pct']:7.2f}% {m['bias_pct']:+6.2f}% "
+                        f"{m['within10_pct']:5.0f}% {m['pearson']:8.4f} {m['spearman']:9.4f}")
+        rows.append(f"{len(self.measured_ms)} subnets, measured {self.measured_ms.min():.3f}-{self.measured_ms.max():.3f} ms "
+                    f"(median spread {np.median(self.spreads) * 100 if len(self.spreads) else float('nan'):.1f}%), "
+                    f"call overhead {self.overhead_ms:.4f} ms")
+        return "\n".join(rows)
+
+    def write_csv(self, path) -> None:
+        labels = list(self.predicted_ms)
+        with open(path, "w") as f:
+            f.write(",".join(["arch", "measured_ms"] + [f"predicted_ms[{l}]" for l in labels]) + "\n")
+            for i, arch in enumerate(self.archs):
+                vals = [f"{self.measured_ms[i]:.6f}"] + [f"{self.predicted_ms[l][i]:.6f}" for l in labels]
+                f.write(f"\"{'-'.join(map(str, arch))}\"," + ",".join(vals) + "\n")
+
+
+def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 0,
+                    settings: ProfileSettings = ProfileSettings(warmup=3, repeats=15, max_spread=0.05, retries=1),
+                    progress: bool = True) -> ValidationResult:
+    """Score one or more LUTs (label -> table dict) on the same random subnets of `space`."""
+    if samples < 2:
+        raise ValueError(f"--samples must be >= 2 for correlations, got {samples}")
+    latencies = {label: latency_by_key(t) for label, t in tables.items()}
+    subtracted = {label: bool(t["source"].get("overhead_subtracted", True)) for label, t in tables.items()}
+    rng = np.random.default_rng(seed)
+    archs = [space.sample_arch(rng) for _ in range(samples)]
+    op_lists = [subnet_ops(space, a) for a in archs]
+    for label, lat in latencies.items():  # fail before any timing when a table lacks ops
+        for ops in op_lists:
+            predict_ms(lat, ops, 0.0, label)
+    first = onnx_ops.chain_graph(op_lists[0], seed=settings.seed)
+    overhead = time_graph(runner, onnx_ops.identity_graph(onnx_ops.graph_input_shapes(first)), settings).median_ms
+    measured, spreads = [], []
+    it = range(samples)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="validate subnets", unit="net")
+    for i in it:
+        t = time_graph(runner, onnx_ops.chain_graph(op_lists[i], seed=settings.seed + i), settings)
+        measured.append(t.median_ms)
+        spreads.append(t.spread)
+    measured = np.array(measured)
+    predicted = {label: np.array([predict_ms(lat, ops, overhead if subtracted[label] else 0.0, label)
+                                  for ops in op_lists]) for label, lat in latencies.items()}
+    metrics = {label: error_metrics(p, measured) for label, p in predicted.items()}
+    return ValidationResult(archs, measured, predicted, metrics, overhead, np.array(spreads))
+
+
+def scatter_png(result: ValidationResult, path, title: str = "LUT prediction vs measured latency") -> None:
+    """Predicted vs measured scatter, one colour per table, with the y = x line and +-10 % band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5.2), dpi=120)
+    m = result.measured_ms
+    allv = np.concatenate([m] + list(result.predicted_ms.values()))
+    lo, hi = float(allv.min()) * 0.9, float(allv.max()) * 1.1
+    xs = np.linspace(lo, hi, 2)
+    ax.plot(xs, xs, "k-", lw=1, label="y = x")
+    ax.fill_between(xs, xs * 0.9, xs * 1.1, color="0.9", label="±10 %")
+    markers = ["o", "s", "^", "D"]
+    for i, (label, p) in enumerate(result.predicted_ms.items()):
+        met = result.metrics[label]
+        ax.scatter(m, p, s=16, marker=markers[i % len(markers)], alpha=0.8,
+                   label=f"{label}: MAPE {met['mape_pct']:.1f}%, ρ {met['spearman']:.3f}")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("measured end-to-end latency (ms)")
+    ax.set_ylabel("LUT prediction (ms)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def table_label(table: dict, fallback: str) -> str:
+    src = table.get("source", {})
+    stack = src.get("stack")
+    if stack is None:
+        return fallback
+    kind = "naive" if stack == 1 else "stacked"
+    sub = "" if src.get("overhead_subtracted", True) else ", raw"
+    return f"{kind} N={stack}{sub}"
