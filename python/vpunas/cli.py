@@ -14,6 +14,7 @@ import sys
 # (module, attribute) pairs; each attribute is a `register(subparsers)` function.
 COMMAND_MODULES = [
     "vpunas.commands.predict",
+    "vpunas.commands.profile",
 ]
 
 
