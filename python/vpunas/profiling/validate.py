@@ -51,7 +51,7 @@ def error_metrics(predicted, measured) -> dict:
         raise ValueError("measured latencies must be positive")
     rel = np.abs(p - m) / m
     return {"n": int(len(p)), "mape_pct": float(rel.mean() * 100), "max_err_pct": float(rel.max() * 100),
-            "within10_pct": float((rel <= 0.10).mean() * 100), "bias_pct": float(((p - m) / m).mean() * 100),
+            "within10_pct": float((rel <= 0.10 + 1e-9).mean() * 100), "bias_pct": float(((p - m) / m).mean() * 100),
             "pearson": pearson(p, m), "spearman": spearman(p, m)}
 
 

@@ -1,0 +1,426 @@
+"""Measured-LUT pipeline: ONNX op graphs, stacking formulas, resumable profiling, JSON, validation metrics.
+
+Graph outputs are checked numerically against an independent torch reference (onnxruntime runs the
+graphs); the profiler's plumbing is checked with a fake runner whose latency is an exact, known
+function of the graph, so every formula must recover the per-op costs exactly.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import onnx
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vpunas import ops as O
+from vpunas.profiling import onnx_ops, profiler, runners, stacking, validate
+from vpunas.profiling.runners import CompileError
+
+
+# ------------------------------------------------------------------------------ torch reference of op specs
+_ACT = {"none": lambda x: x, "relu": F.relu, "relu6": F.relu6, "leaky_relu": lambda x: F.leaky_relu(x, 0.1),
+        "sigmoid": torch.sigmoid, "tanh": torch.tanh, "hswish": F.hardswish, "swish": F.silu,
+        "gelu": F.gelu}
+
+
+class _Params:
+    """Initializers of a graph in node order, consumed by the reference as it applies ops."""
+
+    def __init__(self, model: onnx.ModelProto):
+        init = {t.name: torch.from_numpy(onnx.numpy_helper.to_array(t).copy()) for t in model.graph.initializer}
+        self.items = []
+        for node in model.graph.node:
+            if node.op_type in ("Conv", "Gemm"):
+                self.items.append((init[node.input[1]], init[node.input[2]] if len(node.input) > 2 else None))
+            if node.op_type == "PRelu":
+                self.items.append((init[node.input[1]], None))
+        self.pos = 0
+
+    def next(self):
+        self.pos += 1
+        return self.items[self.pos - 1]
+
+
+def ref_apply(op, x, params: _Params, side=None):
+    kind = type(op).__name__
+    if kind == "Conv2d":
+        w, b = params.next()
+        y = F.conv2d(x, w, b, op.stride, op.padding)
+        if op.act == "prelu":
+            return F.prelu(y, params.next()[0].flatten())
+        return _ACT[op.act](y)
+    if kind == "DepthwiseConv2d":
+        w, b = params.next()
+        return _ACT[op.act](F.conv2d(x, w, b, op.stride, op.kernel // 2, groups=op.ch))
+    if kind == "MBConv":
+        y = x
+        if op.expand != 1:
+            w, b = params.next()
+            y = F.relu6(F.conv2d(y, w, b))
+        w, b = params.next()
+        y = F.relu6(F.conv2d(y, w, b, op.stride, op.kernel // 2, groups=op.in_ch * op.expand))
+        w, b = params.next()
+        y = F.conv2d(y, w, b)
+        return y + x if (op.stride == 1 and op.in_ch == op.out_ch) else y
+    if kind == "Pool":
+        if op.kind == "max":
+            return F.max_pool2d(x, op.kernel, op.stride, op.padding)
+        return F.avg_pool2d(x, op.kernel, op.stride, op.padding, count_include_pad=True)
+    if kind == "GlobalAvgPool":
+        return F.adaptive_avg_pool2d(x, 1)
+    if kind == "Linear":
+        w, b = params.next()
+        return F.linear(x.flatten(1), w, b)
+    if kind == "Activation":
+        return _ACT[op.kind](x)
+    if kind == "Upsample":
+        if op.mode == "nearest":
+            return F.interpolate(x, scale_factor=op.scale, mode="nearest")
+        return F.interpolate(x, scale_factor=op.scale, mode="bilinear", align_corners=op.align_corners)
+    if kind == "DepthToSpace":
+        return F.pixel_shuffle(x, op.block)
+    if kind == "Add":
+        return x + side
+    if kind == "Skip":
+        return x
+    raise AssertionError(kind)
+
+
+def run_ort(model, inputs):
+    r = runners.OnnxRuntimeRunner("CPU", "f32", threads=1)
+    return r.run(model.SerializeToString(), inputs)[0]
+
+
+SMALL_OPS = [
+    O.Conv2d(8, 8, 3, 1, 6, 6, act="relu"),
+    O.Conv2d(4, 8, 3, 2, 7, 7, act="relu6"),
+    O.Conv2d(8, 8, 3, 1, 5, 5, act="prelu"),
+    O.DepthwiseConv2d(8, 5, 1, 6, 6, act="leaky_relu"),
+    O.MBConv(8, 8, 3, 3, 1, 6, 6),
+    O.MBConv(8, 16, 5, 1, 2, 6, 6),
+    O.Add(8, 4, 4),
+    O.Pool("max", 8, 3, 2, 7, 7, padding=1),
+    O.Pool("avg", 8, 3, 1, 5, 5, padding=1),
+    O.GlobalAvgPool(8, 4, 4),
+    O.Linear(8, 8),
+    O.Linear(16, 5),
+    O.Activation("hswish", 8, 4, 4),
+    O.Activation("gelu", 8, 4, 4),
+    O.Upsample("bilinear", 2, 4, 3, 3),
+    O.Upsample("nearest", 2, 4, 3, 3, ),
+    O.DepthToSpace(16, 2, 3, 3),
+]
+
+
+@pytest.mark.parametrize("op", SMALL_OPS, ids=lambda op: op.key)
+def test_stacked_graph_equals_n_applications(op):
+    n = 3
+    plan = stacking.plan_for(op, n)
+    model = plan.graph(seed=7)
+    onnx.checker.check_model(model, full_check=True)
+    inputs = onnx_ops.random_inputs(model, seed=1)
+    got = run_ort(model, inputs)
+    params = _Params(model)
+    x = torch.from_numpy(inputs["input"])
+    side = {k: torch.from_numpy(v) for k, v in inputs.items() if k.startswith("side_")}
+    for step in plan.ops():
+        shape = tuple(x.shape[1:])
+        x = ref_apply(step, x, params, side.get("side_" + "x".join(map(str, shape))))
+    assert params.pos == len(params.items), "every weight of the graph was used by the reference"
+    np.testing.assert_allclose(got, x.numpy(), rtol=2e-4, atol=2e-4)
+    # Output shape agrees with the op spec's own out_shape (Linear flattens to (1, out_f)).
+    single = onnx_ops.output_shape([op])
+    assert int(np.prod(single)) == int(np.prod(op.out_shape))
+
+
+def test_stack_copies_have_distinct_weights_and_plan_kinds():
+    op = O.Conv2d(8, 8, 3, 1, 6, 6)
+    plan = stacking.plan_for(op, 4)
+    assert plan.method == "stack" and plan.ops() == [op] * 4
+    weights = [onnx.numpy_helper.to_array(t) for t in plan.graph().graph.initializer if t.dims == [8, 8, 3, 3]]
+    assert len(weights) == 4 and not np.allclose(weights[0], weights[1])
+    down = stacking.plan_for(O.MBConv(8, 16, 3, 3, 2, 8, 8), 4)
+    assert down.method == "filler" and down.filler == O.DepthwiseConv2d(16, 3, 1, 4, 4)
+    assert down.ops()[0].key.startswith("mbconv") and not down.fillers_before
+    fc = stacking.plan_for(O.Linear(32, 10), 4)
+    assert fc.fillers_before and fc.filler == O.DepthwiseConv2d(32, 3, 1, 1, 1) and fc.ops()[-1] == O.Linear(32, 10)
+    assert stacking.plan_for(O.MBConv(8, 16, 3, 3, 2, 8, 8), 1).method == "single"
+    assert stacking.is_zero_cost(O.Skip(8, 4, 4)) and not stacking.is_zero_cost(O.Add(8, 4, 4))
+
+
+def test_subnet_graph_chains_ops_and_checks_shapes():
+    ops = [O.Conv2d(3, 8, 3, 2, 16, 16, act="relu6"), O.MBConv(8, 8, 3, 3, 1, 8, 8), O.Skip(8, 8, 8),
+           O.MBConv(8, 16, 3, 6, 2, 8, 8), O.GlobalAvgPool(16, 4, 4), O.Linear(16, 10)]
+    model = onnx_ops.chain_graph(ops, seed=3)
+    inputs = onnx_ops.random_inputs(model)
+    got = run_ort(model, inputs)
+    params, x = _Params(model), torch.from_numpy(inputs["input"])
+    for op in ops:
+        x = ref_apply(op, x, params)
+    np.testing.assert_allclose(got, x.numpy(), rtol=2e-4, atol=2e-4)
+    with pytest.raises(ValueError, match="do not chain"):
+        onnx_ops.chain_graph([O.Conv2d(3, 8, 3, 2, 16, 16), O.MBConv(16, 16, 3, 3, 1, 8, 8)])
+
+
+# ------------------------------------------------------------------------------------------- formulas
+def test_formulas():
+    assert stacking.shape_keeping_latency(8.2, 0.2, 8) == pytest.approx(1.0)
+    assert stacking.shape_changing_latency(5.2, 0.2, 8, 0.5) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        stacking.shape_keeping_latency(1.0, 0.1, 0)
+    plan = stacking.plan_for(O.MBConv(8, 16, 3, 3, 2, 8, 8), 8)
+    with pytest.raises(ValueError, match="filler"):
+        plan.latency(5.0, 0.1)
+    assert plan.latency(5.2, 0.2, 0.5) == pytest.approx(1.0)
+
+
+class FakeRunner:
+    """Latency = overhead + sum of per-node costs (exact, known); optional failure / interruption."""
+
+    runtime = "fake"
+    requested_precision = "f32"
+    threads = 1
+    OVERHEAD = 0.25
+
+    def __init__(self, fail_on=None, interrupt_after=None, jitter=0.0):
+        self.calls = 0
+        self.fail_on = fail_on
+        self.interrupt_after = interrupt_after
+        self.jitter = jitter
+
+    @staticmethod
+    def node_cost(node, init) -> float:
+        if node.op_type == "Identity":
+            return 0.0
+        size = sum(int(np.prod(init[i])) for i in node.input if i in init)
+        return 0.01 + 1e-4 * size + {"Conv": 0.02, "Resize": 0.03}.get(node.op_type, 0.005)
+
+    @classmethod
+    def cost(cls, model) -> float:
+        init = {t.name: tuple(t.dims) for t in model.graph.initializer}
+        return cls.OVERHEAD + sum(cls.node_cost(n, init) for n in model.graph.node)
+
+    def measure(self, model_bytes, inputs, warmup, repeats):
+        self.calls += 1
+        if self.interrupt_after is not None and self.calls > self.interrupt_after:
+            raise KeyboardInterrupt
+        model = onnx.load_from_string(model_bytes)
+        if self.fail_on and any(n.op_type == self.fail_on for n in model.graph.node):
+            raise CompileError(f"fake runtime: {self.fail_on} is not supported")
+        base = self.cost(model)
+        return base * (1 + self.jitter * np.linspace(-1, 1, repeats))
+
+    def info(self):
+        return {"runtime": "fake 1.0", "device": "CPU", "precision": "f32", "threads": 1}
+
+
+def true_cost(op) -> float:
+    """The fake runner's cost of one op alone (its graph minus the call overhead)."""
+    return FakeRunner.cost(onnx_ops.chain_graph([op])) - FakeRunner.OVERHEAD
+
+
+TINY_OPS = [O.Conv2d(3, 8, 3, 2, 8, 8, act="relu6"), O.MBConv(8, 8, 3, 3, 1, 4, 4), O.MBConv(8, 16, 3, 3, 2, 4, 4),
+            O.Skip(8, 4, 4), O.GlobalAvgPool(16, 2, 2), O.Linear(16, 10), O.Upsample("nearest", 2, 8, 4, 4)]
+
+
+@pytest.mark.parametrize("stack", [1, 8])
+def test_profiler_recovers_known_costs(stack, tmp_path):
+    settings = profiler.ProfileSettings(stack=stack, warmup=0, repeats=3)
+    table = profiler.profile_ops(TINY_OPS, FakeRunner(), settings, tmp_path / "lut.json", progress=False)
+    by_key = {e["key"]: e for e in table["entries"]}
+    for op in TINY_OPS:
+        e = by_key[op.key]
+        assert e["status"] == "ok", e
+        assert e["latency_ms"] == pytest.approx(true_cost(op), abs=1e-6), op.key
+    assert by_key[O.Skip(8, 4, 4).key]["method"] == "zero"
+    expect = "single" if stack == 1 else "filler"
+    assert by_key[O.MBConv(8, 16, 3, 3, 2, 4, 4).key]["method"] == expect
+    src = table["source"]
+    assert src["kind"] == "measured" and src["stack"] == stack and src["complete"] is True
+    assert src["runtime"] == "fake 1.0" and src["precision"] == "f32" and src["threads"] == 1
+
+
+def test_no_overhead_subtraction_keeps_call_cost():
+    settings = profiler.ProfileSettings(stack=1, warmup=0, repeats=3, subtract_overhead=False)
+    table = profiler.profile_ops(TINY_OPS[:2], FakeRunner(), settings, None, progress=False)
+    for op, e in zip(TINY_OPS[:2], table["entries"]):
+        assert e["latency_ms"] == pytest.approx(true_cost(op) + FakeRunner.OVERHEAD, abs=1e-6)
+
+
+def test_noisy_entries_are_retried_and_flagged(tmp_path):
+    runner = FakeRunner(jitter=0.5)
+    settings = profiler.ProfileSettings(stack=2, warmup=0, repeats=5, max_spread=0.05, retries=2)
+    table = profiler.profile_ops([O.Conv2d(8, 8, 3, 1, 4, 4)], runner, settings, None, progress=False)
+    e = table["entries"][0]
+    assert e["status"] == "noisy" and "3 attempts" in e["note"] and e["spread"] > 0.05
+    assert runner.calls == 3 + 3  # op stack and its overhead graph, each tried 1 + 2 times
+
+
+def test_failed_op_is_marked_and_rest_produced(tmp_path):
+    ops = [O.Conv2d(3, 8, 3, 1, 4, 4), O.Upsample("bilinear", 2, 8, 4, 4), O.Conv2d(8, 8, 3, 1, 8, 8)]
+    settings = profiler.ProfileSettings(stack=2, warmup=0, repeats=3)
+    table = profiler.profile_ops(ops, FakeRunner(fail_on="Resize"), settings, tmp_path / "l.json", progress=False)
+    by_key = {e["key"]: e for e in table["entries"]}
+    bad = by_key[ops[1].key]
+    assert bad["status"] == "failed" and "Resize is not supported" in bad["error"] and bad["latency_ms"] is None
+    assert by_key[ops[2].key]["status"] == "ok" and table["source"]["failed"] == 1
+    profiler.read_lut_json(tmp_path / "l.json")  # a table with a failed entry is still a valid file
+
+
+def test_resume_keeps_measured_entries(tmp_path):
+    out = tmp_path / "lut.json"
+    settings = profiler.ProfileSettings(stack=4, warmup=0, repeats=3)
+    with pytest.raises(KeyboardInterrupt):
+        profiler.profile_ops(TINY_OPS, FakeRunner(interrupt_after=5), settings, out, progress=False)
+    partial = profiler.read_lut_json(out)
+    assert partial["source"]["complete"] is False
+    done = {e["key"] for e in partial["entries"]}
+    assert 0 < len(done) < len(TINY_OPS)
+    runner = FakeRunner()
+    table = profiler.profile_ops(TINY_OPS, runner, settings, out, progress=False)
+    assert {op.key for op in TINY_OPS} <= {e["key"] for e in table["entries"]}
+    assert table["source"]["complete"] is True
+    fresh = FakeRunner()
+    profiler.profile_ops(TINY_OPS, fresh, settings, tmp_path / "fresh.json", progress=False)
+    assert runner.calls < fresh.calls  # the rerun measured only what was missing
+    # Other settings do not silently mix with the old entries.
+    with pytest.raises(profiler.LutFileError, match="other settings.*stack"):
+        profiler.profile_ops(TINY_OPS, FakeRunner(), profiler.ProfileSettings(stack=2, warmup=0, repeats=3), out,
+                             progress=False)
+
+
+def test_json_round_trip_and_corrupt_files(tmp_path):
+    out = tmp_path / "lut.json"
+    settings = profiler.ProfileSettings(stack=2, warmup=0, repeats=3)
+    table = profiler.profile_ops(TINY_OPS[:3], FakeRunner(), settings, out, progress=False)
+    loaded = profiler.read_lut_json(out)
+    assert loaded == json.loads(json.dumps(table))
+    assert loaded["format"] == "vpunas-lut" and loaded["version"] == 1 and loaded["unit"] == "ms"
+    for e in loaded["entries"]:
+        assert O.op_from_dict(e["op"]).key == e["key"]
+        assert {"key", "op", "latency_ms", "std_ms", "n"} <= set(e)
+    text = out.read_text()
+    (tmp_path / "cut.json").write_text(text[: len(text) // 2])
+    with pytest.raises(profiler.LutFileError, match=r"cut\.json.*not valid JSON"):
+        profiler.read_lut_json(tmp_path / "cut.json")
+    bad = dict(loaded, entries=[dict(loaded["entries"][0], latency_ms=-1.0)])
+    (tmp_path / "neg.json").write_text(json.dumps(bad))
+    with pytest.raises(profiler.LutFileError, match=r"neg\.json.*invalid latency_ms"):
+        profiler.read_lut_json(tmp_path / "neg.json")
+    (tmp_path / "other.json").write_text(json.dumps({"hello": 1}))
+    with pytest.raises(profiler.LutFileError, match="not a vpunas LUT"):
+        profiler.read_lut_json(tmp_path / "other.json")
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        profiler.read_lut_json(tmp_path / "missing.json")
+
+
+# ------------------------------------------------------------------------------------------ validation
+def test_error_metrics_known_values():
+    m = validate.error_metrics([1.1, 1.8, 3.0, 4.4], [1.0, 2.0, 3.0, 4.0])
+    assert m["mape_pct"] == pytest.approx((10 + 10 + 0 + 10) / 4)
+    assert m["max_err_pct"] == pytest.approx(10.0)
+    assert m["spearman"] == pytest.approx(1.0)
+    assert m["within10_pct"] == pytest.approx(100.0)
+    # Spearman with a swapped pair: 1 - 6 * sum(d^2) / (n (n^2 - 1)) = 1 - 6 * 2 / 60
+    assert validate.spearman([1, 2, 3, 5, 4], [1, 2, 3, 4, 5]) == pytest.approx(0.9)
+    assert validate.spearman([1, 1, 2], [1, 2, 3]) == pytest.approx(validate.pearson([1.5, 1.5, 3], [1, 2, 3]))
+    assert validate.pearson([1, 2, 3], [2, 4, 6.5]) == pytest.approx(np.corrcoef([1, 2, 3], [2, 4, 6.5])[0, 1])
+    with pytest.raises(ValueError):
+        validate.error_metrics([1.0], [0.0])
+
+
+class _TinySpace:
+    """Two searched blocks over a fixed stem and head (the shape of a real space's API)."""
+
+    class _Block:
+        def __init__(self, candidates):
+            self.candidates = candidates
+
+    def __init__(self):
+        self.stem = O.Conv2d(3, 8, 3, 2, 8, 8, act="relu6")
+        self.blocks = [self._Block([O.MBConv(8, 8, k, e, 1, 4, 4) for k in (3, 5) for e in (1, 3)] + [O.Skip(8, 4, 4)]),
+                       self._Block([O.MBConv(8, 16, k, 3, 2, 4, 4) for k in (3, 5)])]
+        self.fixed_ops = [self.stem, O.GlobalAvgPool(16, 2, 2), O.Linear(16, 10)]
+
+    def sample_arch(self, rng):
+        return [int(rng.integers(len(b.candidates))) for b in self.blocks]
+
+    def chosen_ops(self, choices):
+        return [self.stem] + [b.candidates[c] for b, c in zip(self.blocks, choices)] + self.fixed_ops[1:]
+
+
+def test_validation_with_additive_runner_is_exact(tmp_path):
+    space = _TinySpace()
+    settings = profiler.ProfileSettings(stack=4, warmup=0, repeats=3)
+    stacked = profiler.profile_ops(validate.space_ops(space), FakeRunner(), settings, None, progress=False)
+    raw = profiler.profile_ops(validate.space_ops(space), FakeRunner(),
+                               profiler.ProfileSettings(stack=1, warmup=0, repeats=3, subtract_overhead=False),
+                               None, progress=False)
+    res = validate.validate_tables(space, {"stacked": stacked, "naive raw": raw}, FakeRunner(), samples=6,
+                                   settings=profiler.ProfileSettings(warmup=0, repeats=3), progress=False)
+    assert res.metrics["stacked"]["mape_pct"] < 1e-6
+    # Naive timing without subtraction counts the call overhead once per op: always over-predicts.
+    assert res.metrics["naive raw"]["bias_pct"] > 5
+    png = tmp_path / "scatter.png"
+    validate.scatter_png(res, png)
+    assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+    assert "stacked" in res.table_text()
+    res.write_csv(tmp_path / "v.csv")
+    assert len((tmp_path / "v.csv").read_text().splitlines()) == 7
+    missing = dict(stacked, entries=[e for e in stacked["entries"] if e["key"] != space.stem.key])
+    with pytest.raises(profiler.LutFileError, match="no usable entry"):
+        validate.validate_tables(space, {"partial": missing}, FakeRunner(), samples=3, progress=False)
+
+
+# -------------------------------------------------------------------------------------- real runtimes
+def test_runners_measure_and_report():
+    model = stacking.plan_for(O.Conv2d(8, 8, 3, 1, 8, 8), 2).graph()
+    inputs = onnx_ops.random_inputs(model)
+    for name in ("onnxruntime", "openvino"):
+        r = runners.make_runner(name, "CPU", "f32", threads=1)
+        t = r.measure(model.SerializeToString(), inputs, warmup=1, repeats=3)
+        assert t.shape == (3,) and np.all(t > 0)
+        info = r.info()
+        assert info["precision"] == "f32" and info["device"] == "CPU" and info["runtime"].startswith(name)
+
+
+def test_runner_errors_list_what_is_available():
+    with pytest.raises(ValueError, match="available runtimes: openvino, onnxruntime"):
+        runners.make_runner("tensorrt")
+    with pytest.raises(ValueError, match=r"available devices: .*CPU"):
+        runners.make_runner("openvino", "NOPE")
+    with pytest.raises(ValueError, match=r"available: .*CPU"):
+        runners.make_runner("onnxruntime", "NOPE")
+    with pytest.raises(CompileError, match="OpenVINO CPU"):
+        runners.make_runner("openvino", "CPU", "f32", 1).measure(b"not an onnx model", {}, 0, 3)
+    with pytest.raises(CompileError, match="onnxruntime"):
+        runners.make_runner("onnxruntime", "CPU", "f32", 1).measure(b"not an onnx model", {}, 0, 3)
+
+
+def test_cli_profile_and_validate_small(tmp_path, capsys):
+    import argparse
+
+    from vpunas.commands import profile as cmd
+
+    parser = argparse.ArgumentParser()
+    cmd.register(parser.add_subparsers(dest="command"))
+    out = tmp_path / "lut.json"
+    args = parser.parse_args(["profile", "--space", "mbconv", "--input", "8", "--runtime", "onnxruntime",
+                              "--threads", "1", "--stack", "2", "--warmup", "0", "--repeats", "3", "--retries", "0",
+                              "--max-spread", "10", "-o", str(out)])
+    assert args.func(args) == 0
+    table = profiler.read_lut_json(out)
+    assert table["source"]["space_kwargs"] == {"preset": "small-32", "resolution": 8}
+    assert table["source"]["runtime"].startswith("onnxruntime") and table["source"]["complete"]
+    args = parser.parse_args(["validate-lut", str(out), "--samples", "3", "--warmup", "0", "--repeats", "3",
+                              "--png", str(tmp_path / "v.png")])
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "MAPE" in text and "Spearman" in text and (tmp_path / "v.png").exists()
+    (tmp_path / "bad.json").write_text("{")
+    args = parser.parse_args(["validate-lut", str(tmp_path / "bad.json")])
+    with pytest.raises(ValueError, match="bad.json"):
+        args.func(args)
