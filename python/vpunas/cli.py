@@ -15,6 +15,7 @@ import sys
 COMMAND_MODULES = [
     "vpunas.commands.predict",
     "vpunas.commands.profile",
+    "vpunas.commands.lint",
 ]
 
 
