@@ -56,6 +56,64 @@ py::array_t<float> forward(const MlpModel& model, const py::array& x, int thread
 
 }  // namespace vpunn_bind
 
+// ----- workload: helpers (structured numpy array <-> WorkloadRecord) -----
+#include "workload/dpu_cost_model.h"
+#include "workload/sanitizer.h"
+#include "workload/workload.h"
+
+namespace workload_bind {
+namespace wl = vpunas::workload;
+
+// Field names of WorkloadRecord in order; 'f' marks the two float fields, everything else is int32.
+const std::vector<std::pair<const char*, char>>& record_fields() {
+  static const std::vector<std::pair<const char*, char>> f{
+      {"device", 'i'}, {"op", 'i'}, {"in_w", 'i'}, {"in_h", 'i'}, {"in_c", 'i'}, {"in_b", 'i'},
+      {"in_dtype", 'i'}, {"in_layout", 'i'}, {"in_sparse", 'i'}, {"out_w", 'i'}, {"out_h", 'i'},
+      {"out_c", 'i'}, {"out_b", 'i'}, {"out_dtype", 'i'}, {"out_layout", 'i'}, {"out_sparse", 'i'},
+      {"k_w", 'i'}, {"k_h", 'i'}, {"s_w", 'i'}, {"s_h", 'i'}, {"pad_t", 'i'}, {"pad_b", 'i'},
+      {"pad_l", 'i'}, {"pad_r", 'i'}, {"exec_mode", 'i'}, {"activation", 'i'}, {"act_sparsity", 'f'},
+      {"weight_sparsity", 'f'}, {"weight_sparsity_enabled", 'i'}, {"in_swz0", 'i'}, {"in_swz1", 'i'},
+      {"out_swz0", 'i'}, {"owt", 'i'}, {"isi", 'i'}, {"weight_dtype", 'i'}, {"weightless_op", 'i'},
+      {"inplace_output", 'i'}, {"superdense", 'i'}, {"in_autopad", 'i'}, {"out_autopad", 'i'}};
+  return f;
+}
+
+// The numpy dtype mirroring WorkloadRecord (built once; numpy dtypes are immutable).
+py::dtype record_dtype() {
+  py::list names, formats, offsets;
+  size_t off = 0;
+  for (const auto& f : record_fields()) {
+    names.append(f.first);
+    formats.append(f.second == 'f' ? "<f4" : "<i4");
+    offsets.append(off);
+    off += 4;
+  }
+  py::dict spec;
+  spec["names"] = names;
+  spec["formats"] = formats;
+  spec["offsets"] = offsets;
+  spec["itemsize"] = sizeof(wl::WorkloadRecord);
+  return py::dtype::from_args(spec);
+}
+
+// Zero-copy view of a workload array; clear errors for anything that is not exactly WORKLOAD_DTYPE.
+std::pair<const wl::WorkloadRecord*, size_t> records(const py::array& a, const py::dtype& expected) {
+  if (a.ndim() != 1)
+    throw vpunas::InputError("workloads must be a 1-D structured array of vpunas.costmodel.WORKLOAD_DTYPE, got " +
+                             std::to_string(a.ndim()) + " dims");
+  const py::dtype dt = a.dtype();
+  if (!dt.is(expected) && (dt.itemsize() != static_cast<py::ssize_t>(sizeof(wl::WorkloadRecord)) ||
+                           !dt.attr("__eq__")(expected).cast<bool>()))
+    throw vpunas::InputError("workloads must use vpunas.costmodel.WORKLOAD_DTYPE (itemsize " +
+                             std::to_string(sizeof(wl::WorkloadRecord)) + "), got dtype " +
+                             std::string(py::str(dt)) + "; build them with vpunas.costmodel.workloads_array()");
+  if (!(a.flags() & py::array::c_style))
+    throw vpunas::InputError("workloads must be C-contiguous (use np.ascontiguousarray)");
+  return {static_cast<const wl::WorkloadRecord*>(a.data()), static_cast<size_t>(a.shape(0))};
+}
+
+}  // namespace workload_bind
+
 // ----- latency: helpers (numpy <-> kernel views, dtype dispatch) -----
 #include "latency/expected_latency.h"
 
@@ -195,6 +253,125 @@ PYBIND11_MODULE(_core, m) {
       "MLP kernels usable on this CPU, best first");
 
   // ===== workload: DPU workloads, descriptors, cost model =====
+  {
+    namespace wl = vpunas::workload;
+    using workload_bind::records;
+    const py::dtype rec_dtype = workload_bind::record_dtype();
+    m.attr("WORKLOAD_DTYPE") = rec_dtype;
+    py::dict enum_names;
+    enum_names["device"] = wl::device_names();
+    enum_names["op"] = wl::operation_names();
+    enum_names["dtype"] = wl::datatype_names();
+    enum_names["exec_mode"] = wl::execution_mode_names();
+    enum_names["layout"] = wl::layout_names();
+    enum_names["swizzling"] = wl::swizzling_names();
+    enum_names["activation"] = wl::activation_names();
+    enum_names["isi"] = wl::isi_strategy_names();
+    m.attr("WORKLOAD_ENUM_NAMES") = enum_names;
+    m.def("workload_error_name", &wl::error_name, py::arg("value"),
+          "VPUNN error name of a cycle value ('' for a normal value, 'UNKNOWN' for an unnamed error)");
+    m.def("dpu_clock_mhz", [](int device) { return wl::dpu_clock_mhz(static_cast<wl::Device>(device)); },
+          py::arg("device"));
+    m.def(
+        "theoretical_dpu_cycles",
+        [rec_dtype](const py::array& a) {
+          auto [w, n] = records(a, rec_dtype);
+          py::array_t<uint64_t> out(static_cast<py::ssize_t>(n));
+          uint64_t* o = out.mutable_data();
+          {
+            py::gil_scoped_release release;
+            for (size_t i = 0; i < n; ++i) {
+              wl::WorkloadRecord r = wl::preadapt(w[i]);
+              wl::sanitize(r);
+              o[i] = wl::theoretical_dpu_cycles(r);
+            }
+          }
+          return out;
+        },
+        py::arg("workloads"), "VPUNN's analytic DPU cycles of the adapted workloads (64-bit, like DPUInfo)");
+
+    py::class_<wl::TheoreticalDpuModel>(m, "TheoreticalDpuModel")
+        .def(py::init([](int device) { return std::make_unique<wl::TheoreticalDpuModel>(static_cast<wl::Device>(device)); }),
+             py::arg("device"))
+        .def_property_readonly("device", [](const wl::TheoreticalDpuModel& s) { return static_cast<int>(s.device()); })
+        .def(
+            "predict",
+            [rec_dtype](const wl::TheoreticalDpuModel& self, const py::array& a, int threads) {
+              auto [w, n] = records(a, rec_dtype);
+              py::array_t<uint32_t> out(static_cast<py::ssize_t>(n));
+              uint32_t* o = out.mutable_data();
+              {
+                py::gil_scoped_release release;
+                self.predict(w, n, o, threads);
+              }
+              return out;
+            },
+            py::arg("workloads"), py::arg("threads") = 0);
+
+    py::class_<wl::DpuCostModel>(m, "DpuCostModel")
+        .def(py::init<const std::string&>(), py::arg("path"))
+        .def_property_readonly("device", [](const wl::DpuCostModel& s) { return static_cast<int>(s.device()); })
+        .def_property_readonly("nn_name", &wl::DpuCostModel::nn_name)
+        .def_property_readonly("interface_in", &wl::DpuCostModel::interface_in)
+        .def_property_readonly("interface_out", &wl::DpuCostModel::interface_out)
+        .def_property_readonly("descriptor_size", &wl::DpuCostModel::descriptor_size)
+        .def(
+            "predict",
+            [rec_dtype](const wl::DpuCostModel& self, const py::array& a, int threads) {
+              auto [w, n] = records(a, rec_dtype);
+              py::array_t<uint32_t> out(static_cast<py::ssize_t>(n));
+              uint32_t* o = out.mutable_data();
+              {
+                py::gil_scoped_release release;
+                self.predict(w, n, o, threads);
+              }
+              return out;
+            },
+            py::arg("workloads"), py::arg("threads") = 0)
+        .def(
+            "predict_detail",
+            [rec_dtype](const wl::DpuCostModel& self, const py::array& a, int threads) {
+              auto [w, n] = records(a, rec_dtype);
+              std::vector<wl::PredictDetail> d(n);
+              {
+                py::gil_scoped_release release;
+                self.predict_detail(w, n, d.data(), threads);
+              }
+              py::array_t<uint32_t> cycles(static_cast<py::ssize_t>(n));
+              py::array_t<uint64_t> theo(static_cast<py::ssize_t>(n));
+              py::array_t<float> raw(static_cast<py::ssize_t>(n));
+              py::array_t<int32_t> src(static_cast<py::ssize_t>(n));
+              for (size_t i = 0; i < n; ++i) {
+                cycles.mutable_data()[i] = d[i].cycles;
+                theo.mutable_data()[i] = d[i].theoretical;
+                raw.mutable_data()[i] = d[i].nn_raw;
+                src.mutable_data()[i] = d[i].value_source;
+              }
+              py::dict r;
+              r["cycles"] = cycles;
+              r["theoretical_cycles"] = theo;
+              r["nn_raw"] = raw;
+              r["value_source"] = src;
+              return r;
+            },
+            py::arg("workloads"), py::arg("threads") = 0)
+        .def(
+            "descriptors",
+            [rec_dtype](const wl::DpuCostModel& self, const py::array& a) {
+              auto [w, n] = records(a, rec_dtype);
+              const size_t d = self.descriptor_size();
+              py::array_t<float> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(d)});
+              py::array_t<uint8_t> ok(static_cast<py::ssize_t>(n));
+              float* o = out.mutable_data();
+              uint8_t* k = ok.mutable_data();
+              {
+                py::gil_scoped_release release;
+                self.descriptors(w, n, o, k);
+              }
+              return py::make_tuple(out, ok);
+            },
+            py::arg("workloads"));
+  }
 
   // ===== layer: tiling, SHAVE, theoretical model =====
 

@@ -36,7 +36,8 @@ _SHAVE_ACT = {
     "relu": "relu", "relu6": "clamp", "leaky_relu": "leakyrelu", "prelu": "prelu", "gelu": "gelu",
     "sigmoid": "sigmoid", "hswish": "hswish", "swish": "swish", "tanh": "tanh",
 }
-_SHAVE_UPSAMPLE = "interpolate"
+# VPUNN models no interpolation kernel in its parameter files; the cost source picks a proxy per mode.
+_SHAVE_UPSAMPLE = "interpolate_{mode}"
 _SHAVE_DEPTH_TO_SPACE = "DepthToSpace"
 
 
@@ -476,7 +477,7 @@ class Upsample(OpSpec):
         return (self.ch, self.in_h * self.scale, self.in_w * self.scale)
 
     def shave_ops(self, device: str) -> list:
-        return [ShaveOp(_SHAVE_UPSAMPLE, (self.ch, self.in_h, self.in_w), self.out_shape)]
+        return [ShaveOp(_SHAVE_UPSAMPLE.format(mode=self.mode), (self.ch, self.in_h, self.in_w), self.out_shape)]
 
 
 @dataclass(frozen=True)
