@@ -1,0 +1,292 @@
+// VPUNN's DPU cost model, single-call semantics: adapt + sanitise, build the NN descriptor(s), one batched
+// MLP pass per chunk of rows, then VPUNN's post-processing (dual sparsity minimum, channel extrapolation
+// for wide depthwise / pooling, output range check with analytic fallback).
+#include "workload/dpu_cost_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <exception>
+#include <thread>
+
+#include "common.h"
+#include "vpunn/mlp.h"
+#include "vpunn/model_file.h"
+#include "workload/descriptor.h"
+#include "workload/sanitizer.h"
+
+namespace vpunas {
+namespace workload {
+
+double dpu_clock_mhz(Device device) {
+  switch (device) {
+    case Device::VPU_2_0: return 700.0;
+    case Device::VPU_2_1: return 850.0;
+    case Device::VPU_2_7: return 1300.0;
+    case Device::VPU_4_0: return 1700.0;
+    default: {
+      const auto i = static_cast<size_t>(device);
+      const std::string name = i < device_names().size() ? device_names()[i] : std::to_string(i);
+      throw InputError("no DPU clock known for device " + name + " (known: VPU_2_0, VPU_2_1, VPU_2_7, VPU_4_0)");
+    }
+  }
+}
+
+namespace {
+
+constexpr size_t kChunkRows = 1024;    // rows prepared + evaluated together (bounded scratch memory)
+constexpr size_t kRowsPerThread = 4096;  // below this per thread, extra threads cost more than they give
+
+// The plan for one row: how its answer is produced and which descriptors (slots in the chunk) it needs.
+enum class Plan : uint8_t { DONE, NN, DUAL_SPARSITY, EXTRAPOLATE };
+
+struct RowPlan {
+  Plan plan = Plan::DONE;
+  uint32_t cycles = 0;       // final value for DONE rows
+  int32_t slot[3] = {-1, -1, -1};  // descriptor slots: main (nn_raw), and the two alternatives
+  WorkloadRecord adapted;    // for the analytic fallback and extrapolation
+};
+
+bool nn_value_valid(float v) { return std::isfinite(v) && v >= 0.0f && v <= 4e9f; }
+
+// NN output -> cycles or ERROR_INVALID_OUTPUT_RANGE (VPUNN rounds the float up).
+uint32_t nn_to_cycles(float v) {
+  if (!nn_value_valid(v)) return errors::ERROR_INVALID_OUTPUT_RANGE;
+  return static_cast<uint32_t>(std::ceil(v));
+}
+
+uint32_t analytic_fallback(const WorkloadRecord& w) {
+  return static_cast<uint32_t>(theoretical_dpu_cycles(w) & 0xFFFFFFFFull);
+}
+
+// Depthwise / pooling wider than 64 channels: VPUNN's models were trained up to 64, so it evaluates the
+// 32- and 64-channel copies and extends the line through them (in 32-bit floats).
+bool needs_extrapolation(const WorkloadRecord& w) {
+  const auto op = static_cast<Operation>(w.op);
+  return (op == Operation::DW_CONVOLUTION || op == Operation::MAXPOOL || op == Operation::AVEPOOL) && w.out_c > 64;
+}
+
+Device device_for(const std::string& path, int interface_in) {
+  std::string stem = path.substr(path.find_last_of("/\\") == std::string::npos ? 0 : path.find_last_of("/\\") + 1);
+  if (stem.find("2_0") != std::string::npos) return Device::VPU_2_0;
+  if (stem.find("2_7") != std::string::npos) return Device::VPU_2_7;
+  if (stem.find("4_0") != std::string::npos || stem.find("40_") != std::string::npos ||
+      stem.find("4_1") != std::string::npos)
+    return Device::VPU_4_0;
+  if (interface_in == 10) return Device::VPU_2_0;
+  if (interface_in == 4011 || interface_in == 4111) return Device::VPU_4_0;
+  return Device::VPU_2_7;
+}
+
+}  // namespace
+
+DpuCostModel::DpuCostModel(const std::string& path) {
+  {
+    std::ifstream probe(path, std::ios::binary);
+    if (!probe) {
+      throw InputError("VPUNN model file not found: '" + path +
+                       "'. Get the .vpunn files from the intel/npu-nn-cost-model repository (models/ folder) "
+                       "and pass their path, or set $VPUNAS_MODEL_DIR to the folder holding them.");
+    }
+  }
+  const vpunn::ModelFile file = vpunn::ModelFile::load(path);
+  nn_name_ = file.name;
+  interface_in_ = file.interface_in;
+  interface_out_ = file.interface_out;
+  const Encoder enc = encoder_for_interface(interface_in_);
+  if (static_cast<size_t>(file.input_size()) != workload::descriptor_size(enc)) {
+    throw InputError("VPUNN model '" + path + "': its network takes " + std::to_string(file.input_size()) +
+                     " inputs but interface " + std::to_string(interface_in_) + " descriptors have " +
+                     std::to_string(workload::descriptor_size(enc)) + " values");
+  }
+  if (file.output_size() < 1) throw InputError("VPUNN model '" + path + "' has no network output");
+  mlp_ = std::make_unique<vpunn::Mlp>(file);
+  device_ = device_for(path, interface_in_);
+}
+
+DpuCostModel::~DpuCostModel() = default;
+
+size_t DpuCostModel::descriptor_size() const { return workload::descriptor_size(encoder_for_interface(interface_in_)); }
+
+namespace {
+
+// Evaluates rows [begin, end) chunk by chunk; writes cycles and, if wanted, details.
+void run_rows(const vpunn::Mlp& mlp, Encoder enc, const WorkloadRecord* w, size_t begin, size_t end,
+              uint32_t* cycles, PredictDetail* detail) {
+  const size_t dsz = descriptor_size(enc);
+  const size_t out_w = static_cast<size_t>(mlp.output_size());
+  std::vector<RowPlan> plans(kChunkRows);
+  std::vector<float> desc(kChunkRows * 3 * dsz);
+  std::vector<float> nn_out(kChunkRows * 3 * out_w);
+  std::vector<float> nn_first(kChunkRows * 3);
+  const bool want_raw = detail != nullptr;
+
+  for (size_t c0 = begin; c0 < end; c0 += kChunkRows) {
+    const size_t m = std::min(kChunkRows, end - c0);
+    int32_t slots = 0;
+    auto add_desc = [&](const WorkloadRecord& r) -> int32_t {
+      float* d = desc.data() + static_cast<size_t>(slots) * dsz;
+      if (!encode_descriptor(enc, r, d)) return -1;
+      return slots++;
+    };
+    for (size_t i = 0; i < m; ++i) {
+      RowPlan& p = plans[i];
+      p = RowPlan{};
+      p.adapted = preadapt(w[c0 + i]);
+      const uint32_t err = sanitize(p.adapted);
+      if (err) {
+        p.plan = Plan::DONE;
+        p.cycles = err;
+        if (want_raw) p.slot[0] = -1;
+        continue;
+      }
+      const WorkloadRecord& a = p.adapted;
+      const bool dual = a.in_sparse && a.weight_sparsity_enabled;
+      const bool extrap = !dual && needs_extrapolation(a);
+      if (want_raw || (!dual && !extrap)) {
+        p.slot[0] = add_desc(a);
+        if (p.slot[0] < 0) {  // VPUNN throws here: no slot in the interface for some value
+          p.plan = Plan::DONE;
+          p.cycles = errors::ERROR_ENCODING_EXCEPTION;
+          continue;
+        }
+      }
+      if (dual) {
+        WorkloadRecord no_act = a, no_wts = a;
+        no_act.in_sparse = 0;
+        no_act.act_sparsity = 0.0f;
+        no_wts.weight_sparsity_enabled = 0;
+        no_wts.weight_sparsity = 0.0f;
+        p.slot[1] = add_desc(no_act);
+        p.slot[2] = add_desc(no_wts);
+        p.plan = Plan::DUAL_SPARSITY;
+      } else if (extrap) {
+        WorkloadRecord c32 = a, c64 = a;
+        c32.in_c = c32.out_c = 32;
+        c64.in_c = c64.out_c = 64;
+        p.slot[1] = add_desc(c32);
+        p.slot[2] = add_desc(c64);
+        p.plan = Plan::EXTRAPOLATE;
+      } else {
+        p.plan = Plan::NN;
+      }
+      if ((p.plan != Plan::NN) && (p.slot[1] < 0 || p.slot[2] < 0)) {
+        p.plan = Plan::DONE;
+        p.cycles = errors::ERROR_ENCODING_EXCEPTION;
+      }
+    }
+    if (slots > 0) mlp.forward(desc.data(), static_cast<size_t>(slots), nn_out.data(), 1);
+    for (int32_t s = 0; s < slots; ++s) nn_first[static_cast<size_t>(s)] = nn_out[static_cast<size_t>(s) * out_w];
+
+    for (size_t i = 0; i < m; ++i) {
+      const RowPlan& p = plans[i];
+      uint32_t result = p.cycles;
+      auto raw = [&](int32_t s) { return nn_first[static_cast<size_t>(s)]; };
+      switch (p.plan) {
+        case Plan::DONE:
+          break;
+        case Plan::NN:
+          result = nn_to_cycles(raw(p.slot[0]));
+          if (result == errors::ERROR_INVALID_OUTPUT_RANGE) result = analytic_fallback(p.adapted);
+          break;
+        case Plan::DUAL_SPARSITY: {
+          const uint32_t a = nn_to_cycles(raw(p.slot[1])), b = nn_to_cycles(raw(p.slot[2]));
+          if (errors::is_error(a) && errors::is_error(b)) result = analytic_fallback(p.adapted);
+          else if (errors::is_error(a)) result = b;
+          else if (errors::is_error(b)) result = a;
+          else result = std::min(a, b);
+          break;
+        }
+        case Plan::EXTRAPOLATE: {
+          const uint32_t y32 = nn_to_cycles(raw(p.slot[1])), y64 = nn_to_cycles(raw(p.slot[2]));
+          if (errors::is_error(y32) || errors::is_error(y64)) {
+            result = analytic_fallback(p.adapted);
+          } else {
+            const float slope = (static_cast<float>(y64) - static_cast<float>(y32)) / 32.0f;
+            const float intercept = static_cast<float>(y32) - slope * 32.0f;
+            const float v = slope * static_cast<float>(p.adapted.out_c) + intercept;
+            result = nn_to_cycles(v);
+            if (result == errors::ERROR_INVALID_OUTPUT_RANGE) result = analytic_fallback(p.adapted);
+          }
+          break;
+        }
+      }
+      cycles[c0 + i] = result;
+      if (detail) {
+        PredictDetail& d = detail[c0 + i];
+        d.cycles = result;
+        d.descriptor_ok = p.slot[0] >= 0 ? 1 : 0;
+        d.nn_raw = p.slot[0] >= 0 && p.plan != Plan::DONE ? raw(p.slot[0]) : std::numeric_limits<float>::quiet_NaN();
+        d.theoretical = theoretical_dpu_cycles(p.adapted);
+        ValueSource src = ValueSource::NN;
+        if (p.plan == Plan::DONE) {
+          src = p.cycles == errors::ERROR_ENCODING_EXCEPTION ? ValueSource::EXCEPTION : ValueSource::SANITIZER_REJECTED;
+        } else if (p.plan == Plan::DUAL_SPARSITY) {
+          src = ValueSource::NN_DUAL_SPARSITY_MIN;
+        } else if (p.plan == Plan::EXTRAPOLATE) {
+          src = ValueSource::NN_LINEAR_EXTRAPOLATION;
+        }
+        if (p.plan != Plan::DONE && result == analytic_fallback(p.adapted) && p.plan != Plan::DUAL_SPARSITY) {
+          const bool nn_ok = p.plan == Plan::NN ? nn_value_valid(raw(p.slot[0])) : true;
+          if (!nn_ok) src = ValueSource::THEORETICAL_FALLBACK;
+        }
+        d.value_source = static_cast<int32_t>(src);
+      }
+    }
+  }
+}
+
+template <class F>
+void parallel_ranges(size_t n, int threads, F&& f) {
+  size_t t = threads > 0 ? static_cast<size_t>(threads)
+                         : std::max<size_t>(1, std::thread::hardware_concurrency());
+  t = std::min(t, std::max<size_t>(1, n / kRowsPerThread));
+  if (t <= 1) {
+    f(size_t{0}, n);
+    return;
+  }
+  std::vector<std::thread> pool;
+  std::vector<std::exception_ptr> errs(t);
+  const size_t per = (n + t - 1) / t;
+  for (size_t k = 0; k < t; ++k) {
+    const size_t b = k * per, e = std::min(n, b + per);
+    if (b >= e) break;
+    pool.emplace_back([&, b, e, k] {
+      try {
+        f(b, e);
+      } catch (...) {
+        errs[k] = std::current_exception();
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  for (auto& ep : errs)
+    if (ep) std::rethrow_exception(ep);
+}
+
+}  // namespace
+
+void DpuCostModel::predict(const WorkloadRecord* w, size_t n, uint32_t* cycles, int threads) const {
+  const Encoder enc = encoder_for_interface(interface_in_);
+  parallel_ranges(n, threads, [&](size_t b, size_t e) { run_rows(*mlp_, enc, w, b, e, cycles, nullptr); });
+}
+
+void DpuCostModel::predict_detail(const WorkloadRecord* w, size_t n, PredictDetail* out, int threads) const {
+  const Encoder enc = encoder_for_interface(interface_in_);
+  std::vector<uint32_t> cycles(n);
+  parallel_ranges(n, threads, [&](size_t b, size_t e) { run_rows(*mlp_, enc, w, b, e, cycles.data(), out); });
+}
+
+void DpuCostModel::descriptors(const WorkloadRecord* w, size_t n, float* out, uint8_t* ok) const {
+  const Encoder enc = encoder_for_interface(interface_in_);
+  const size_t dsz = workload::descriptor_size(enc);
+  for (size_t i = 0; i < n; ++i) {
+    WorkloadRecord a = preadapt(w[i]);
+    sanitize(a);  // VPUNN describes the workload as far as its sanitiser adapted it, valid or not
+    ok[i] = encode_descriptor(enc, a, out + i * dsz) ? 1 : 0;
+  }
+}
+
+}  // namespace workload
+}  // namespace vpunas
