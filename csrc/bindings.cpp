@@ -114,6 +114,132 @@ std::pair<const wl::WorkloadRecord*, size_t> records(const py::array& a, const p
 
 }  // namespace workload_bind
 
+// ----- layer: helpers (layer batches over a DPU model, SHAVE kernels) -----
+#include <cstring>
+
+#include "layer/dma.h"
+#include "layer/layer_cost.h"
+#include "layer/shave.h"
+
+namespace layer_bind {
+namespace ly = vpunas::layer;
+namespace wl = vpunas::workload;
+
+// None -> every strategy valid for the device; "SOHO" -> that one; list of names -> those.
+std::vector<ly::TilingStrategy> parse_strategies(const py::object& s) {
+  std::vector<ly::TilingStrategy> out;
+  if (s.is_none()) return out;
+  if (py::isinstance<py::str>(s)) {
+    out.push_back(ly::tiling_strategy_from_name(s.cast<std::string>()));
+    return out;
+  }
+  for (const auto& item : s) out.push_back(ly::tiling_strategy_from_name(py::str(item).cast<std::string>()));
+  if (out.empty()) throw vpunas::InputError("strategy list is empty: pass None for the best strategy");
+  return out;
+}
+
+py::array records_copy(const std::vector<wl::WorkloadRecord>& recs) {
+  py::array out(workload_bind::record_dtype(), {static_cast<py::ssize_t>(recs.size())});
+  if (!recs.empty()) std::memcpy(out.mutable_data(), recs.data(), recs.size() * sizeof(wl::WorkloadRecord));
+  return out;
+}
+
+// Cycles of the batch's workloads from a C++ model (GIL released) or any object with predict(array).
+std::vector<uint32_t> predict_any(const py::object& model, const std::vector<wl::WorkloadRecord>& wls, int threads) {
+  std::vector<uint32_t> cycles(wls.size());
+  if (wls.empty()) return cycles;
+  const wl::DpuCycleModel* cpp = nullptr;
+  if (py::isinstance<wl::DpuCostModel>(model)) cpp = &model.cast<const wl::DpuCostModel&>();
+  if (py::isinstance<wl::TheoreticalDpuModel>(model)) cpp = &model.cast<const wl::TheoreticalDpuModel&>();
+  if (cpp != nullptr) {
+    py::gil_scoped_release release;
+    cpp->predict(wls.data(), wls.size(), cycles.data(), threads);
+    return cycles;
+  }
+  if (!py::hasattr(model, "predict")) {
+    throw vpunas::InputError("dpu_model must be a vpunas VPUNN / TheoreticalCostModel or have predict(workloads)");
+  }
+  py::array res = py::array::ensure(model.attr("predict")(records_copy(wls)));
+  if (!res || res.ndim() != 1 || static_cast<size_t>(res.shape(0)) != wls.size()) {
+    throw vpunas::InputError("dpu_model.predict must return one cycle value per workload (1-D array)");
+  }
+  py::array_t<uint32_t, py::array::c_style | py::array::forcecast> c(res);
+  std::memcpy(cycles.data(), c.data(), wls.size() * sizeof(uint32_t));
+  return cycles;
+}
+
+ly::LayerHardware hardware(int n_dpu, int n_tiles, bool in_ddr, bool out_ddr, bool prefetching) {
+  ly::LayerHardware hw;
+  hw.n_dpu = n_dpu;
+  hw.n_tiles = n_tiles;
+  hw.input_in_ddr = in_ddr;
+  hw.output_in_ddr = out_ddr;
+  hw.prefetching = prefetching;
+  return hw;
+}
+
+// Planned batch + the cycles of its workloads; reduced on demand.
+struct CostedBatch {
+  std::unique_ptr<ly::LayerBatch> batch;
+  std::vector<uint32_t> cycles;
+  std::vector<ly::LayerResult> results;
+};
+
+CostedBatch cost_batch(const py::object& model, const py::array& layers, const py::object& strategy, int n_dpu,
+                       int n_tiles, bool in_ddr, bool out_ddr, bool prefetching, int threads) {
+  auto [recs, n] = workload_bind::records(layers, workload_bind::record_dtype());
+  CostedBatch cb;
+  const auto strategies = parse_strategies(strategy);
+  const auto hw = hardware(n_dpu, n_tiles, in_ddr, out_ddr, prefetching);
+  {
+    py::gil_scoped_release release;
+    cb.batch = std::make_unique<ly::LayerBatch>(recs, n, strategies, hw);
+  }
+  cb.cycles = predict_any(model, cb.batch->workloads(), threads);
+  {
+    py::gil_scoped_release release;
+    cb.results = cb.batch->reduce(cb.cycles.data(), cb.cycles.size());
+  }
+  return cb;
+}
+
+py::dict strategy_detail(const CostedBatch& cb, size_t li, size_t si) {
+  const ly::StrategyPlan& plan = cb.batch->plan(li).at(si);
+  const ly::StrategyResult& r = cb.results.at(li).strategies.at(si);
+  py::dict d;
+  d["strategy"] = ly::tiling_strategy_names().at(static_cast<size_t>(plan.strategy));
+  d["cycles"] = r.cycles;
+  d["error"] = wl::error_name(r.cycles);
+  d["tile_cycles"] = r.tile_cycles;
+  d["tile_dma_w_cycles"] = r.tile_dma_w;
+  d["w_fetch_cycles"] = r.w_fetch_cycles;
+  d["ddr_io_dma_cycles"] = r.ddr_io_cycles;
+  py::list tiles;
+  const auto& wls = cb.batch->workloads();
+  for (size_t t = 0; t < plan.tiles.size(); ++t) {
+    const ly::TilePlan& tp = plan.tiles[t];
+    py::dict td;
+    td["tile"] = records_copy({tp.tile});
+    td["n_candidate_splits"] = tp.splits.size();
+    std::vector<wl::WorkloadRecord> chosen;
+    std::vector<uint32_t> chosen_cycles;
+    const int32_t best = t < r.best_split.size() ? r.best_split[t] : -1;
+    if (best >= 0 && static_cast<size_t>(best) < tp.splits.size()) {
+      for (uint32_t id : tp.splits[static_cast<size_t>(best)]) {
+        chosen.push_back(wls[id]);
+        chosen_cycles.push_back(cb.cycles[id]);
+      }
+    }
+    td["workloads"] = records_copy(chosen);
+    td["workload_cycles"] = chosen_cycles;
+    tiles.append(td);
+  }
+  d["tiles"] = tiles;
+  return d;
+}
+
+}  // namespace layer_bind
+
 // ----- latency: helpers (numpy <-> kernel views, dtype dispatch) -----
 #include "latency/expected_latency.h"
 
@@ -374,6 +500,133 @@ PYBIND11_MODULE(_core, m) {
   }
 
   // ===== layer: tiling, SHAVE, theoretical model =====
+  {
+    namespace ly = vpunas::layer;
+    namespace wl = vpunas::workload;
+    m.attr("TILING_STRATEGIES") = ly::tiling_strategy_names();
+    m.def(
+        "valid_tiling_strategies",
+        [](int device) {
+          std::vector<std::string> names;
+          for (auto s : ly::valid_tiling_strategies(static_cast<wl::Device>(device)))
+            names.push_back(ly::tiling_strategy_names().at(static_cast<size_t>(s)));
+          return names;
+        },
+        py::arg("device"), "tiling strategies VPUNN tries for a device (index into WORKLOAD_ENUM_NAMES['device'])");
+    m.def(
+        "layer_default_hardware",
+        [](int device) {
+          const auto hw = ly::default_hardware(static_cast<wl::Device>(device));
+          return py::make_tuple(hw.n_dpu, hw.n_tiles);
+        },
+        py::arg("device"), "(DPUs per tile, tiles) VPUNN uses for a device");
+    m.def(
+        "layer_cycles",
+        [](const py::object& model, const py::array& layers, const py::object& strategy, int n_dpu, int n_tiles,
+           bool in_ddr, bool out_ddr, bool prefetching, int threads) {
+          auto cb = layer_bind::cost_batch(model, layers, strategy, n_dpu, n_tiles, in_ddr, out_ddr, prefetching,
+                                           threads);
+          const auto n = static_cast<py::ssize_t>(cb.results.size());
+          py::array_t<uint32_t> cycles(n);
+          py::array_t<int32_t> best(n);
+          for (py::ssize_t i = 0; i < n; ++i) {
+            const auto& r = cb.results[static_cast<size_t>(i)];
+            cycles.mutable_data()[i] = r.cycles;
+            best.mutable_data()[i] =
+                r.best < 0 ? -1 : static_cast<int32_t>(r.strategies[static_cast<size_t>(r.best)].strategy);
+          }
+          return py::make_tuple(cycles, best, cb.batch->workloads().size());
+        },
+        py::arg("dpu_model"), py::arg("layers"), py::arg("strategy"), py::arg("n_dpu"), py::arg("n_tiles"),
+        py::arg("input_in_ddr"), py::arg("output_in_ddr"), py::arg("prefetching"), py::arg("threads") = 0,
+        "(cycles uint32[n], best strategy index into TILING_STRATEGIES or -1, unique workloads costed): all "
+        "candidate workloads of all layers are costed in one predict call");
+    m.def(
+        "layer_details",
+        [](const py::object& model, const py::array& layers, const py::object& strategy, int n_dpu, int n_tiles,
+           bool in_ddr, bool out_ddr, bool prefetching, int threads) {
+          auto cb = layer_bind::cost_batch(model, layers, strategy, n_dpu, n_tiles, in_ddr, out_ddr, prefetching,
+                                           threads);
+          py::list out;
+          for (size_t i = 0; i < cb.results.size(); ++i) {
+            const auto& r = cb.results[i];
+            py::dict d;
+            d["cycles"] = r.cycles;
+            d["error"] = wl::error_name(r.cycles);
+            d["best_strategy"] =
+                r.best < 0 ? py::object(py::none())
+                           : py::object(py::str(ly::tiling_strategy_names().at(
+                                 static_cast<size_t>(r.strategies[static_cast<size_t>(r.best)].strategy))));
+            py::list strategies;
+            for (size_t s = 0; s < r.strategies.size(); ++s) strategies.append(layer_bind::strategy_detail(cb, i, s));
+            d["strategies"] = strategies;
+            out.append(d);
+          }
+          return out;
+        },
+        py::arg("dpu_model"), py::arg("layers"), py::arg("strategy"), py::arg("n_dpu"), py::arg("n_tiles"),
+        py::arg("input_in_ddr"), py::arg("output_in_ddr"), py::arg("prefetching"), py::arg("threads") = 0,
+        "per layer: cycles, best strategy and, per strategy, tiles with the chosen workloads and their cycles");
+    m.def(
+        "layer_tile_candidates",
+        [](const py::array& tile, int n_dpu) {
+          auto [recs, n] = workload_bind::records(tile, workload_bind::record_dtype());
+          if (n != 1) throw vpunas::InputError("layer_tile_candidates: pass exactly one tile record");
+          py::list out;
+          for (const auto& cand : ly::intra_tile_splits(recs[0], n_dpu)) out.append(layer_bind::records_copy(cand.workloads));
+          return out;
+        },
+        py::arg("tile"), py::arg("n_dpu"),
+        "candidate intra-tile workload splits of one tile, in VPUNN's evaluation order (no costing)");
+    m.def(
+        "layer_split_tiles",
+        [](const py::array& layer, const std::string& strategy, int n_tiles) {
+          auto [recs, n] = workload_bind::records(layer, workload_bind::record_dtype());
+          if (n != 1) throw vpunas::InputError("layer_split_tiles: pass exactly one layer record");
+          const auto prepared = ly::prepare_layer(recs[0]);
+          const auto s = ly::tiling_strategy_from_name(strategy);
+          const uint32_t err = ly::check_layer(prepared, s, n_tiles);
+          return py::make_tuple(err, layer_bind::records_copy(ly::split_across_tiles(prepared, s, n_tiles)));
+        },
+        py::arg("layer"), py::arg("strategy"), py::arg("n_tiles"),
+        "(layer check error code or 0, tile layers) of an inter-tile split");
+    m.def(
+        "schedule_cycles",
+        [](const std::vector<uint32_t>& cycles, int n_units) {
+          return ly::greedy_schedule(n_units, cycles.data(), cycles.size());
+        },
+        py::arg("cycles"), py::arg("n_units"), "VPUNN's greedy schedule: each item to the least loaded unit");
+    m.def(
+        "dma_cycles",
+        [](int device, int64_t bytes) {
+          return ly::dma_cycles(static_cast<wl::Device>(device), bytes, ly::DmaDirection::DDR_TO_CMX);
+        },
+        py::arg("device"), py::arg("bytes"), "VPUNN's analytic DMA cycles of a contiguous DDR<->CMX transfer");
+    m.def(
+        "weight_bytes",
+        [](const py::array& tiles) {
+          auto [recs, n] = workload_bind::records(tiles, workload_bind::record_dtype());
+          std::vector<int64_t> out(n);
+          for (size_t i = 0; i < n; ++i) out[i] = ly::weight_bytes(recs[i]);
+          return out;
+        },
+        py::arg("tiles"), "weights + weight table bytes a tile layer fetches");
+
+    py::enum_<ly::ShaveApi>(m, "ShaveApi").value("SHAVE", ly::ShaveApi::SHAVE).value("shave2", ly::ShaveApi::SHAVE2);
+    py::class_<ly::ShaveModel, std::shared_ptr<ly::ShaveModel>>(m, "ShaveModel")
+        .def(py::init([](int device, const std::string& dir) {
+               return std::make_shared<ly::ShaveModel>(static_cast<wl::Device>(device), dir);
+             }),
+             py::arg("device"), py::arg("params_dir"))
+        .def("cycles",
+             [](const ly::ShaveModel& s, ly::ShaveApi api, const std::string& op, int64_t w, int64_t h, int64_t c,
+                int64_t b, int dtype) { return s.cycles(api, op, w, h, c, b, static_cast<wl::DataType>(dtype)); },
+             py::arg("api"), py::arg("op"), py::arg("out_w"), py::arg("out_h"), py::arg("out_c"), py::arg("out_b"),
+             py::arg("out_dtype"))
+        .def("operators", &ly::ShaveModel::operators, py::arg("api"))
+        .def("has_operator", &ly::ShaveModel::has_operator, py::arg("api"), py::arg("op"))
+        .def_static("is_builtin_without_params", &ly::ShaveModel::is_builtin_without_params, py::arg("op"));
+  }
 
   // ===== latency: LUT kernels, expected latency =====
   m.def(

@@ -1,0 +1,228 @@
+"""Layer costs on Intel VPUs the way VPUNN's layer cost model computes them, plus DSP (SHAVE) kernels.
+
+A *layer* is the whole operation before it is cut up, described by the same record as a DPU workload
+(``vpunas.costmodel.WORKLOAD_DTYPE``). ``LayerCostModel`` splits it over the device's compute tiles with a
+tiling strategy (``NONE`` = clustering, ``SOHO`` split over H, ``SOK`` split over output channels, and on
+VPU 4.0 also ``SOW``, ``SOHO_K_SWITCH``; ``SOHW`` / ``SOHK`` are listed by VPUNN but have no splitter),
+splits every tile into DPU workloads over the execution modes, costs all candidate workloads of all layers
+in ONE batched call of the DPU model, keeps the best split per tile, and takes the best strategy:
+
+    m = LayerCostModel(VPUNN("vpu_2_7.vpunn"))          # VPU_2_7: 1 DPU x 2 tiles by default
+    cycles = m.layer_cycles(layers)                      # uint32, VPUNN error codes where refused
+    ms = m.latency_ms(cycles)
+
+Activations that fuse into the DPU (ReLU, ReLU6 as clamp, leaky ReLU) cost nothing extra; the others
+and up-samplers run on the DSP: ``ShaveCostModel`` costs them with VPUNN's fitted SHAVE models, whose
+parameters are read at run time from VPUNN's CSV files ($VPUNAS_MODEL_DIR/shave or ``params_dir``).
+Cycles are DPU cycles at the device's nominal DPU clock (VPU 2.0 700 MHz, 2.7 1300 MHz, 4.0 1700 MHz).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from vpunas import _core
+from vpunas.costmodel import DEVICES, ENUM_NAMES, WORKLOAD_DTYPE, _as_records, error_name, is_error
+
+TILING_STRATEGIES: list[str] = list(_core.TILING_STRATEGIES)
+
+
+def _device_index(device: str) -> int:
+    names = ENUM_NAMES["device"]
+    if device not in names:
+        raise ValueError(f"unknown device {device!r}; valid devices: {', '.join(DEVICES)}")
+    return names.index(device)
+
+
+def _cycles_to_ms(cycles, device: str) -> np.ndarray:
+    c = np.asarray(cycles, dtype=np.float64)
+    return np.where(is_error(cycles), np.nan, c / (DEVICES[device] * 1e3))
+
+
+def default_hardware(device: str) -> tuple[int, int]:
+    """(DPUs per tile, tiles) of a device as VPUNN models it: VPU_2_0 (5, 1), VPU_2_7 (1, 2), VPU_4_0 (1, 6)."""
+    return tuple(_core.layer_default_hardware(_device_index(device)))
+
+
+def valid_strategies(device: str) -> list[str]:
+    """Tiling strategies VPUNN tries for a device when no strategy is given."""
+    return list(_core.valid_tiling_strategies(_device_index(device)))
+
+
+class LayerCostModel:
+    """Layer -> tiles -> DPU workloads costs on top of a DPU model (``VPUNN`` or ``TheoreticalCostModel``,
+    or anything with ``device`` and ``predict(workloads) -> uint32``)."""
+
+    def __init__(self, dpu_model, n_dpu: int | None = None, n_tiles: int | None = None):
+        if not hasattr(dpu_model, "predict") or not hasattr(dpu_model, "device"):
+            raise ValueError("dpu_model must be a vpunas VPUNN / TheoreticalCostModel (needs .device and .predict)")
+        self.dpu_model = dpu_model
+        self.device = dpu_model.device
+        d_dpu, d_tiles = default_hardware(self.device)
+        self.n_dpu = _positive("n_dpu", d_dpu if n_dpu is None else n_dpu)
+        self.n_tiles = _positive("n_tiles", d_tiles if n_tiles is None else n_tiles)
+
+    @property
+    def strategies(self) -> list[str]:
+        return valid_strategies(self.device)
+
+    def _args(self, layers, strategy, n_dpu, n_tiles):
+        recs = np.ascontiguousarray(_as_records(layers))
+        if recs.dtype != WORKLOAD_DTYPE:
+            raise ValueError("layers must be a structured array of vpunas.costmodel.WORKLOAD_DTYPE (or Workloads)")
+        recs = recs.reshape(-1)
+        if len(recs):
+            dev = _device_index(self.device)
+            bad = np.nonzero(recs["device"] != dev)[0]
+            if len(bad):
+                got = ENUM_NAMES["device"][int(recs["device"][bad[0]])]
+                raise ValueError(f"layer {int(bad[0])} is for device {got}, but the DPU model is for {self.device}")
+        if strategy is not None:
+            names = [strategy] if isinstance(strategy, str) else list(strategy)
+            for s in names:
+                if s not in TILING_STRATEGIES:
+                    raise ValueError(f"unknown tiling strategy {s!r}; use one of {', '.join(TILING_STRATEGIES)} "
+                                     "or None for the best")
+        model = getattr(self.dpu_model, "_m", self.dpu_model)  # the C++ model when there is one (GIL-free)
+        return model, recs, strategy, _positive("n_dpu", n_dpu or self.n_dpu), _positive("n_tiles", n_tiles or self.n_tiles)
+
+    def layer_cycles(self, layers, strategy: str | Sequence[str] | None = None, n_dpu: int | None = None,
+                     n_tiles: int | None = None, input_in_ddr: bool = False, output_in_ddr: bool = False,
+                     prefetching: bool = True, threads: int = 0) -> np.ndarray:
+        """uint32 cycles per layer: the best over `strategy` (None = every strategy valid for the device),
+        or a VPUNN error code (see ``vpunas.costmodel.error_name``) when every strategy is refused."""
+        model, recs, strategy, n_dpu, n_tiles = self._args(layers, strategy, n_dpu, n_tiles)
+        cycles, _, _ = _core.layer_cycles(model, recs, strategy, n_dpu, n_tiles, bool(input_in_ddr),
+                                          bool(output_in_ddr), bool(prefetching), threads)
+        return cycles
+
+    def best_strategies(self, layers, strategy=None, n_dpu=None, n_tiles=None, input_in_ddr=False,
+                        output_in_ddr=False, prefetching=True, threads: int = 0) -> tuple[np.ndarray, list]:
+        """(cycles, best strategy name per layer or None when all refused)."""
+        model, recs, strategy, n_dpu, n_tiles = self._args(layers, strategy, n_dpu, n_tiles)
+        cycles, best, _ = _core.layer_cycles(model, recs, strategy, n_dpu, n_tiles, bool(input_in_ddr),
+                                             bool(output_in_ddr), bool(prefetching), threads)
+        return cycles, [TILING_STRATEGIES[b] if b >= 0 else None for b in best]
+
+    def layer_details(self, layers, strategy=None, n_dpu=None, n_tiles=None, input_in_ddr=False,
+                      output_in_ddr=False, prefetching=True, threads: int = 0) -> list[dict]:
+        """Per layer: ``cycles``, ``error``, ``best_strategy`` and ``strategies`` (each with ``tile_cycles``,
+        ``w_fetch_cycles``, ``ddr_io_dma_cycles`` and ``tiles``: the tile layer, the number of candidate
+        splits, and the chosen ``workloads`` with their ``workload_cycles``)."""
+        model, recs, strategy, n_dpu, n_tiles = self._args(layers, strategy, n_dpu, n_tiles)
+        return _core.layer_details(model, recs, strategy, n_dpu, n_tiles, bool(input_in_ddr), bool(output_in_ddr),
+                                   bool(prefetching), threads)
+
+    def latency_ms(self, cycles) -> np.ndarray:
+        """Cycles -> milliseconds at the device's DPU clock (NaN for error codes)."""
+        return _cycles_to_ms(cycles, self.device)
+
+    def layer_ms(self, layers, **kw) -> np.ndarray:
+        return self.latency_ms(self.layer_cycles(layers, **kw))
+
+    def __repr__(self) -> str:
+        return f"LayerCostModel({self.dpu_model!r}, n_dpu={self.n_dpu}, n_tiles={self.n_tiles})"
+
+
+def _positive(name: str, v) -> int:
+    if int(v) != v or int(v) < 1:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    return int(v)
+
+
+# Activations the DPU applies in its output stage (no DSP work): VPUNN's DPU activation functions plus
+# ReLU6, which the compiler lowers to a clamp in the DPU post-processing.
+DPU_FUSED_ACTIVATIONS = frozenset({"none", "identity", "relu", "relu6", "clamp", "lrelu", "leakyrelu", "leaky_relu"})
+
+SHAVE_APIS = ("shave2", "SHAVE")
+
+
+def default_shave_params_dir() -> Path | None:
+    env = os.environ.get("VPUNAS_MODEL_DIR")
+    return Path(env) / "shave" if env else None
+
+
+class ShaveCostModel:
+    """DSP (SHAVE) kernel costs with VPUNN's models: api="shave2" (fitted per-device kernels, lower-case
+    names such as ``sigmoid``, ``hswish``, ``add``) or api="SHAVE" (VPUNN's legacy per-operator table,
+    names such as ``Sigmoid``, ``HardSwish``, ``DepthToSpace``). Shapes are (C, H, W) or (N, C, H, W)."""
+
+    def __init__(self, device: str, params_dir: str | os.PathLike | None = None):
+        if params_dir is None:
+            params_dir = default_shave_params_dir()
+            if params_dir is None:
+                raise ValueError("no SHAVE parameter folder: pass params_dir=<folder with layers_perf.csv, "
+                                 "shave_layers_vpu_2_7.csv, shave_layers_vpu_40.csv> or set VPUNAS_MODEL_DIR "
+                                 "(the files are read from $VPUNAS_MODEL_DIR/shave)")
+        self.device = device
+        self.params_dir = Path(params_dir)
+        self._m = _core.ShaveModel(_device_index(device), str(self.params_dir))
+
+    @staticmethod
+    def _api(api: str):
+        if api == "shave2":
+            return _core.ShaveApi.shave2
+        if api == "SHAVE":
+            return _core.ShaveApi.SHAVE
+        raise ValueError(f"unknown SHAVE api {api!r}; use 'shave2' or 'SHAVE'")
+
+    @staticmethod
+    def _whcb(shape, what: str) -> tuple[int, int, int, int]:
+        s = tuple(int(x) for x in shape)
+        if len(s) == 3:
+            c, h, w = s
+            n = 1
+        elif len(s) == 4:
+            n, c, h, w = s
+        else:
+            raise ValueError(f"{what} must be (C, H, W) or (N, C, H, W), got {shape!r}")
+        if min(n, c, h, w) <= 0:
+            raise ValueError(f"{what} must be positive, got {shape!r}")
+        return w, h, c, n
+
+    def cycles(self, op_name: str, in_shape, out_shape, dtype: str = "FLOAT16", api: str = "shave2",
+               params: Sequence[int] = ()) -> int:
+        """DPU cycles of one kernel (or a VPUNN error code, e.g. ERROR_SHAVE_OPERATOR_MISSING). ValueError
+        for kernels whose VPUNN parameters are built in and not in the files (MVN*, softmax, vpuem.*)."""
+        self._whcb(in_shape, "in_shape")
+        w, h, c, n = self._whcb(out_shape, "out_shape")
+        if any(int(p) != p for p in params):
+            raise ValueError(f"params must be integers, got {params!r}")
+        if dtype not in ENUM_NAMES["dtype"]:
+            raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(ENUM_NAMES['dtype'])}")
+        return int(self._m.cycles(self._api(api), op_name, w, h, c, n, ENUM_NAMES["dtype"].index(dtype)))
+
+    def cycles_batch(self, ops: Iterable, dtype: str = "FLOAT16", api: str = "shave2") -> np.ndarray:
+        """uint32 cycles for many kernels: items are ``vpunas.ops.ShaveOp`` or (name, in_shape, out_shape)."""
+        out = []
+        for op in ops:
+            name, in_shape, out_shape = (op.name, op.in_shape, op.out_shape) if hasattr(op, "name") else op
+            out.append(self.cycles(name, in_shape, out_shape, dtype=dtype, api=api))
+        return np.asarray(out, dtype=np.uint32)
+
+    def operators(self, api: str = "shave2") -> list[str]:
+        return list(self._m.operators(self._api(api)))
+
+    def runs_on_dsp(self, op: str) -> bool:
+        """False for activations the DPU fuses (ReLU, ReLU6/clamp, leaky ReLU), True for DSP kernels."""
+        if op.lower() in DPU_FUSED_ACTIVATIONS:
+            return False
+        if self._m.has_operator(_core.ShaveApi.shave2, op) or self._m.has_operator(_core.ShaveApi.SHAVE, op):
+            return True
+        if _core.ShaveModel.is_builtin_without_params(op):
+            return True
+        raise ValueError(f"unknown operator {op!r} for {self.device}: neither a DPU-fused activation nor a "
+                         f"SHAVE kernel (see ShaveCostModel.operators())")
+
+    def latency_ms(self, cycles) -> np.ndarray:
+        return _cycles_to_ms(cycles, self.device)
+
+    def __repr__(self) -> str:
+        return f"ShaveCostModel({self.device!r}, params_dir={str(self.params_dir)!r})"
+
+
+__all__ = ["LayerCostModel", "ShaveCostModel", "TILING_STRATEGIES", "default_hardware", "valid_strategies",
+           "DPU_FUSED_ACTIVATIONS", "error_name"]
