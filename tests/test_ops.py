@@ -94,8 +94,9 @@ def test_dpu_layers_pad_channels_and_fuse_activations():
     assert (dw.in_w, dw.out_w, dw.k_w, dw.s_w, dw.pad_t) == (112, 56, 5, 2, 2)
     assert (proj.in_c, proj.out_c, proj.activation) == (144, 48, "NONE")
     assert all(l.dtype == "FLOAT16" and l.device == "VPU_2_7" for l in layers)
-    stem = ops.Conv2d(3, 32, 3, 2, 224, 224).dpu_layers("VPU_2_0")[0]
-    assert stem.in_c == 3  # channel-major convolution keeps the real channel count
+    stem = ops.Conv2d(3, 32, 3, 2, 224, 224)
+    assert stem.dpu_layers("VPU_2_7")[0].in_c == 3  # channel-major convolution keeps the real channel count
+    assert stem.dpu_layers("VPU_2_0")[0].in_c == 16  # VPU 2.0 has no CM-conv path in VPUNN: padded
     lrelu = ops.Conv2d(64, 64, 3, 1, 90, 160, act="leaky_relu").dpu_layers("VPU_4_0")
     assert lrelu[0].activation == "LRELU" and ops.Conv2d(64, 64, 3, 1, 90, 160, act="leaky_relu").shave_ops("VPU_4_0") == []
     gap = ops.GlobalAvgPool(1280, 7, 7).dpu_layers("VPU_2_7")[0]

@@ -112,10 +112,11 @@ def _conv_layer(op, in_c, in_h, in_w, out_c, k, s, p, act, dtype, device) -> Dpu
                     activation=_DPU_ACT[act], dtype=dtype, device=device)
 
 
-def _conv_in_channels(c: int) -> int:
-    # Convolutions with fewer than 16 input channels run as channel-major (CM) convolutions on the
-    # real channel count; from 16 on the DPU needs multiples of 16.
-    return c if c < 16 else align16(c)
+def _conv_in_channels(c: int, device: str) -> int:
+    # From VPU 2.7 on, convolutions with fewer than 16 input channels run as channel-major (CM)
+    # convolutions on the real channel count; VPU 2.0 (and every conv from 16 channels on) needs
+    # multiples of 16, so the compiler pads the input channels.
+    return c if c < 16 and device != "VPU_2_0" else align16(c)
 
 
 class OpSpec:
@@ -188,7 +189,7 @@ class Conv2d(OpSpec):
 
     def dpu_layers(self, device: str, dtype: str = "UINT8") -> list:
         _check_device_dtype(device, dtype)
-        return [_conv_layer("CONVOLUTION", _conv_in_channels(self.in_ch), self.in_h, self.in_w, align16(self.out_ch),
+        return [_conv_layer("CONVOLUTION", _conv_in_channels(self.in_ch, device), self.in_h, self.in_w, align16(self.out_ch),
                             self.kernel, self.stride, self.padding, self.act, dtype, device)]
 
     def shave_ops(self, device: str) -> list:
