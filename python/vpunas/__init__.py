@@ -4,3 +4,13 @@ __version__ = "0.1.0"
 
 # layer: layer -> tiles -> DPU workloads costs, DSP (SHAVE) kernel costs
 from vpunas.layercost import LayerCostModel, ShaveCostModel  # noqa: E402
+
+# latency: LUTs and the expected-latency kernel (torch is imported only when expected_latency is called)
+from vpunas.lut import LatencyTable, VpuCostSource  # noqa: E402
+
+
+def expected_latency(alpha, table_or_F, mask=None, space=None):
+    """E[latency] (ms) of softmax(alpha) over a LUT; see `vpunas.latency.expected_latency`."""
+    from vpunas.latency import expected_latency as _expected_latency
+
+    return _expected_latency(alpha, table_or_F, mask=mask, space=space)
