@@ -20,8 +20,9 @@ int64_t weight_bytes(const workload::WorkloadRecord& tile);
 int64_t input_bytes(const workload::WorkloadRecord& w);
 int64_t output_bytes(const workload::WorkloadRecord& w);
 
-// CMX bytes a tile layer needs (input, weights, output; each aligned to 16 KiB).
-int64_t tile_cmx_bytes(const workload::WorkloadRecord& tile);
+// CMX bytes a tile layer needs (input, weights, output; each aligned to 16 KiB); `layer` is the unsplit
+// layer (a broadcasting tile holds its whole output).
+int64_t tile_cmx_bytes(const workload::WorkloadRecord& tile, const workload::WorkloadRecord& layer);
 // Usable CMX of one tile.
 int64_t cmx_size_bytes(workload::Device device);
 

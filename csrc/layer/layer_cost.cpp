@@ -58,7 +58,7 @@ LayerBatch::LayerBatch(const WorkloadRecord* layers, size_t n, const std::vector
         const auto tiles = split_across_tiles(layer, s, hw.n_tiles);
         if (tiles.empty()) plan.early_error = werr::ERROR_TILE_OUTPUT;  // no splitter for this strategy
         for (const auto& tile : tiles) {
-          const uint32_t err = check_tile(tile);
+          const uint32_t err = check_tile(tile, layer);
           if (err != 0) {  // VPUNN stops at the first refused tile
             plan.early_error = err;
             break;

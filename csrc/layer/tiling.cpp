@@ -386,9 +386,9 @@ uint32_t check_layer(const WorkloadRecord& l, TilingStrategy strategy, int n_til
   return 0;
 }
 
-uint32_t check_tile(const WorkloadRecord& tile) {
+uint32_t check_tile(const WorkloadRecord& tile, const WorkloadRecord& prepared_layer) {
   using namespace workload::errors;
-  if (tile_cmx_bytes(tile) > cmx_size_bytes(device_of(tile))) return ERROR_INPUT_TOO_BIG;
+  if (tile_cmx_bytes(tile, prepared_layer) > cmx_size_bytes(device_of(tile))) return ERROR_INPUT_TOO_BIG;
   // Split over K broadcasts to the other tiles: it needs more than one output tile.
   if (tile.isi == static_cast<int32_t>(ISIStrategy::SPLIT_OVER_K) && tile.owt < 2) {
     return ERROR_INVALID_INPUT_CONFIGURATION;

@@ -53,7 +53,7 @@ WorkloadRecord prepare_layer(const WorkloadRecord& layer);
 uint32_t check_layer(const WorkloadRecord& prepared_layer, TilingStrategy strategy, int n_tiles);
 
 // Checks of one tile layer (memory fits the tile's CMX, tile-level ranges): 0 or the error code.
-uint32_t check_tile(const WorkloadRecord& tile);
+uint32_t check_tile(const WorkloadRecord& tile, const WorkloadRecord& prepared_layer);
 
 // Execution modes the intra-tile splitter tries for a tile (VPUNN's layer properties per device).
 std::vector<workload::ExecutionMode> tiling_execution_modes(const WorkloadRecord& tile);
