@@ -11,9 +11,9 @@
 #include <thread>
 
 #include "common.h"
-#include "vpunn/mlp.h"
 #include "vpunn/model_file.h"
 #include "workload/descriptor.h"
+#include "workload/exact_mlp.h"
 #include "workload/sanitizer.h"
 
 namespace vpunas {
@@ -101,7 +101,7 @@ DpuCostModel::DpuCostModel(const std::string& path) {
                      std::to_string(workload::descriptor_size(enc)) + " values");
   }
   if (file.output_size() < 1) throw InputError("VPUNN model '" + path + "' has no network output");
-  mlp_ = std::make_unique<vpunn::Mlp>(file);
+  mlp_ = std::make_unique<ExactMlp>(file);
   device_ = device_for(path, interface_in_);
 }
 
@@ -112,7 +112,7 @@ size_t DpuCostModel::descriptor_size() const { return workload::descriptor_size(
 namespace {
 
 // Evaluates rows [begin, end) chunk by chunk; writes cycles and, if wanted, details.
-void run_rows(const vpunn::Mlp& mlp, Encoder enc, const WorkloadRecord* w, size_t begin, size_t end,
+void run_rows(const ExactMlp& mlp, Encoder enc, const WorkloadRecord* w, size_t begin, size_t end,
               uint32_t* cycles, PredictDetail* detail) {
   const size_t dsz = descriptor_size(enc);
   const size_t out_w = static_cast<size_t>(mlp.output_size());
@@ -176,23 +176,24 @@ void run_rows(const vpunn::Mlp& mlp, Encoder enc, const WorkloadRecord* w, size_
         p.cycles = errors::ERROR_ENCODING_EXCEPTION;
       }
     }
-    if (slots > 0) mlp.forward(desc.data(), static_cast<size_t>(slots), nn_out.data(), 1);
+    if (slots > 0) mlp.forward(desc.data(), static_cast<size_t>(slots), nn_out.data());
     for (int32_t s = 0; s < slots; ++s) nn_first[static_cast<size_t>(s)] = nn_out[static_cast<size_t>(s) * out_w];
 
     for (size_t i = 0; i < m; ++i) {
       const RowPlan& p = plans[i];
-      uint32_t result = p.cycles;
       auto raw = [&](int32_t s) { return nn_first[static_cast<size_t>(s)]; };
+      uint32_t result = p.cycles;
+      bool fallback = false;
       switch (p.plan) {
         case Plan::DONE:
           break;
         case Plan::NN:
           result = nn_to_cycles(raw(p.slot[0]));
-          if (result == errors::ERROR_INVALID_OUTPUT_RANGE) result = analytic_fallback(p.adapted);
+          fallback = result == errors::ERROR_INVALID_OUTPUT_RANGE;
           break;
         case Plan::DUAL_SPARSITY: {
           const uint32_t a = nn_to_cycles(raw(p.slot[1])), b = nn_to_cycles(raw(p.slot[2]));
-          if (errors::is_error(a) && errors::is_error(b)) result = analytic_fallback(p.adapted);
+          if (errors::is_error(a) && errors::is_error(b)) fallback = true;
           else if (errors::is_error(a)) result = b;
           else if (errors::is_error(b)) result = a;
           else result = std::min(a, b);
@@ -201,35 +202,33 @@ void run_rows(const vpunn::Mlp& mlp, Encoder enc, const WorkloadRecord* w, size_
         case Plan::EXTRAPOLATE: {
           const uint32_t y32 = nn_to_cycles(raw(p.slot[1])), y64 = nn_to_cycles(raw(p.slot[2]));
           if (errors::is_error(y32) || errors::is_error(y64)) {
-            result = analytic_fallback(p.adapted);
+            fallback = true;
           } else {
             const float slope = (static_cast<float>(y64) - static_cast<float>(y32)) / 32.0f;
             const float intercept = static_cast<float>(y32) - slope * 32.0f;
-            const float v = slope * static_cast<float>(p.adapted.out_c) + intercept;
-            result = nn_to_cycles(v);
-            if (result == errors::ERROR_INVALID_OUTPUT_RANGE) result = analytic_fallback(p.adapted);
+            result = nn_to_cycles(slope * static_cast<float>(p.adapted.out_c) + intercept);
+            fallback = result == errors::ERROR_INVALID_OUTPUT_RANGE;
           }
           break;
         }
       }
+      if (fallback) result = analytic_fallback(p.adapted);
       cycles[c0 + i] = result;
       if (detail) {
         PredictDetail& d = detail[c0 + i];
         d.cycles = result;
         d.descriptor_ok = p.slot[0] >= 0 ? 1 : 0;
-        d.nn_raw = p.slot[0] >= 0 && p.plan != Plan::DONE ? raw(p.slot[0]) : std::numeric_limits<float>::quiet_NaN();
+        d.nn_raw = p.slot[0] >= 0 ? raw(p.slot[0]) : std::numeric_limits<float>::quiet_NaN();
         d.theoretical = theoretical_dpu_cycles(p.adapted);
         ValueSource src = ValueSource::NN;
         if (p.plan == Plan::DONE) {
           src = p.cycles == errors::ERROR_ENCODING_EXCEPTION ? ValueSource::EXCEPTION : ValueSource::SANITIZER_REJECTED;
+        } else if (fallback) {
+          src = ValueSource::THEORETICAL_FALLBACK;
         } else if (p.plan == Plan::DUAL_SPARSITY) {
           src = ValueSource::NN_DUAL_SPARSITY_MIN;
         } else if (p.plan == Plan::EXTRAPOLATE) {
           src = ValueSource::NN_LINEAR_EXTRAPOLATION;
-        }
-        if (p.plan != Plan::DONE && result == analytic_fallback(p.adapted) && p.plan != Plan::DUAL_SPARSITY) {
-          const bool nn_ok = p.plan == Plan::NN ? nn_value_valid(raw(p.slot[0])) : true;
-          if (!nn_ok) src = ValueSource::THEORETICAL_FALLBACK;
         }
         d.value_source = static_cast<int32_t>(src);
       }

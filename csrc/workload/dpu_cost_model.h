@@ -1,4 +1,4 @@
-// DPU cycle models behind one interface: VPUNN's NN cost model (DpuCostModel, owns a vpunn::Mlp) and
+// DPU cycle models behind one interface: VPUNN's NN cost model (DpuCostModel, owns a VPUNN-exact MLP) and
 // VPUNN's analytic estimate (TheoreticalDpuModel). Both are immutable after construction and
 // thread-safe; predict() may be called from several threads at once.
 #pragma once
@@ -11,12 +11,8 @@
 #include "workload/workload.h"
 
 namespace vpunas {
-namespace vpunn {
-class ModelFile;
-class Mlp;
-}  // namespace vpunn
-
 namespace workload {
+class ExactMlp;
 
 // Nominal DPU clock of a device in MHz (VPU_2_0 700, VPU_2_7 1300, VPU_4_0 1700); throws InputError otherwise.
 double dpu_clock_mhz(Device device);
@@ -87,7 +83,7 @@ class DpuCostModel : public DpuCycleModel {
   const std::string& nn_name() const { return nn_name_; }
 
  private:
-  std::unique_ptr<vpunn::Mlp> mlp_;
+  std::unique_ptr<ExactMlp> mlp_;
   std::string nn_name_;
   int interface_in_ = 0;
   int interface_out_ = 0;

@@ -26,6 +26,10 @@ bool hw_of(Device d, Hw* hw) {
     case Device::VPU_4_0: *hw = {1700, 971, 32, 8, 2048, 2, 64, 8, true}; return true;
     // NPU 5.0 is only approximated (twice the MACs of 4.0, as VPUNN's estimate shows on one workload)
     case Device::NPU_5_0: *hw = {1950, 971, 32, 8, 4096, 2, 64, 8, true}; return true;
+    // reserved devices: VPUNN's estimate there matches NPU 4.0 characteristics
+    case Device::NPU_RESERVED: case Device::NPU_RESERVED_W: case Device::NPU_RESERVED_1:
+    case Device::NPU_RESERVED_1_W:
+      *hw = {1700, 971, 32, 8, 2048, 2, 64, 8, true}; return true;
     default: return false;
   }
 }
@@ -111,14 +115,17 @@ uint64_t theoretical_dpu_cycles(const WorkloadRecord& w) {
   }
   cycles = ceil_div(cycles, nr_macs);
   const auto in_t = static_cast<DataType>(w.in_dtype);
-  if (in_t == DataType::FLOAT16 || in_t == DataType::BFLOAT16) cycles *= hw.fp_ratio;
+  // 16-bit float family (VPUNN counts FLOAT32 activations there too)
+  if (in_t == DataType::FLOAT16 || in_t == DataType::BFLOAT16 || in_t == DataType::FLOAT32) cycles *= hw.fp_ratio;
   return std::max(cycles, cmx_read_cycles(w, hw));
 }
 
 TheoreticalDpuModel::TheoreticalDpuModel(Device device) : device_(device) {
-  Hw hw;
-  if (!hw_of(device, &hw)) {
-    throw InputError("no analytic DPU model for device " + device_names().at(static_cast<size_t>(device)) +
+  if (device != Device::VPU_2_0 && device != Device::VPU_2_1 && device != Device::VPU_2_7 &&
+      device != Device::VPU_4_0) {
+    const auto i = static_cast<size_t>(device);
+    throw InputError("no analytic DPU model for device " +
+                     (i < device_names().size() ? device_names()[i] : std::to_string(i)) +
                      " (supported: VPU_2_0, VPU_2_1, VPU_2_7, VPU_4_0)");
   }
 }
