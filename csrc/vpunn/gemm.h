@@ -1,10 +1,21 @@
-// Dense-layer kernels for the VPUNN MLP: C[M x N] = act(A[M x K] * W^T + bias), with W packed once at
-// load time into column panels of `nr` outputs: panel p holds, for k = 0..K-1, the nr weights
-// W[p*nr + j][k] (j = 0..nr-1) contiguously, zero-padded past N. Bias is padded the same way.
-// Kernels are compiled per ISA (gemm_scalar.cpp, gemm_avx2.cpp, gemm_avx512.cpp) and picked at run time,
-// so one binary runs on any x86-64 (and the scalar one anywhere).
+// Dense-layer kernels for the VPUNN MLP: C[M x N] = act(A[M x K] * W^T + bias), bit-identical to VPUNN.
+//
+// VPUNN's own kernel (src/kernels/blas.cpp) computes each output as a dot product that starts at 0,
+// then adds the bias. When the weight row starts 16-byte aligned (o * K % 4 == 0 for a 16-byte-aligned
+// buffer) it sums with 4 SSE lanes: lane l takes elements k = 32 i + 4 j + l (j = 0..7) per block i of 32,
+// combined as ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)) and added to the lane total; the lanes
+// end as (l0 + l1) + (l2 + l3); the K % 32 remaining elements are added one by one. Other rows are
+// summed one by one. Products and sums are rounded separately (no FMA). We keep exactly that order per
+// (row, output), so our float32 results equal VPUNN's bit for bit, but vectorise across outputs
+// (packed weight panels) and rows (register tiles), which VPUNN does not.
+//
+// Weights are packed once at load time: outputs are split into "tree" (aligned) and "sequential" sets,
+// each cut into panels of `nr` outputs; a panel stores, for each k in the order the sum visits it, the nr
+// weights contiguously (zero padded). Kernels are compiled per ISA (gemm_scalar.cpp, gemm_avx2.cpp,
+// gemm_avx512.cpp) and picked at run time, so one binary runs on any x86-64 (and the scalar one anywhere).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,42 +23,64 @@
 
 namespace vpunas::vpunn::gemm {
 
-struct DenseArgs {
-  const float* a = nullptr;  // activations, row r at a + r * lda
-  size_t lda = 0;
-  size_t m = 0;                    // rows
-  int k = 0;                       // inputs
-  int n = 0;                       // outputs (valid columns)
-  const float* packed = nullptr;   // packed weights, ceil(n / nr) panels of k * nr floats
-  const float* bias = nullptr;     // ceil(n / nr) * nr floats
+struct Panel {
+  size_t w_offset = 0;    // first packed weight of this panel (floats)
+  size_t col_offset = 0;  // first entry of this panel in PackedDense::cols / bias
+  int ncols = 0;          // valid outputs (<= nr)
+  int first_col = -1;     // output index of column 0 when the valid columns are consecutive, else -1
+  bool tree = false;      // VPUNN's 4-lane tree order (else one-by-one)
+};
+
+struct PackedDense {
+  int in = 0, out = 0, nr = 0;
   Activation act = Activation::None;
-  float* c = nullptr;  // outputs, row r at c + r * ldc; only the n valid columns are written
+  std::vector<float> weights;  // panels, each k-major [visit order][nr]
+  std::vector<float> bias;     // [panels * nr], panel order
+  std::vector<int32_t> cols;   // [panels * nr] output index per panel column, -1 = padding
+  std::vector<Panel> panels;
+};
+
+// Packs W [out][in] (row-major, as in the file) and bias for kernels of panel width nr.
+PackedDense pack_dense(const DenseLayer& layer, int nr);
+
+// Plain pointers only: the per-ISA files must not instantiate std:: templates (see gemm_kernel_impl.h).
+struct DenseArgs {
+  const float* a = nullptr;  // activations, row r at a + r * lda (in floats)
+  size_t lda = 0;
+  size_t m = 0;  // rows
+  int k = 0;     // inputs of the layer
+  Activation act = Activation::None;
+  const float* weights = nullptr;  // PackedDense::weights
+  const float* bias = nullptr;     // PackedDense::bias
+  const int32_t* cols = nullptr;   // PackedDense::cols
+  const Panel* panels = nullptr;
+  size_t npanels = 0;
+  float* c = nullptr;  // outputs, row r at c + r * ldc; exactly the layer's `out` columns are written
   size_t ldc = 0;
 };
+
+// Fills the layer fields of DenseArgs from a packed layer.
+void bind_layer(const PackedDense& layer, DenseArgs* args);
 
 using DenseFn = void (*)(const DenseArgs&);
 
 struct Kernel {
-  const char* name;  // "scalar", "avx2", "avx512"
+  const char* name;  // "avx512", "avx2", "scalar"
   int nr;            // panel width the packed weights must use
   DenseFn dense;
 };
 
-// The kernels compiled into this binary and usable on this CPU, best first (scalar always last).
+// Kernels compiled into this binary and usable on this CPU, best first (scalar always present, last).
 const std::vector<Kernel>& available_kernels();
-// The best usable kernel; `name` empty or "auto" = best, otherwise that kernel (InputError if unusable).
+// `name` empty or "auto" = best, otherwise that kernel (InputError naming the usable ones if not usable).
 const Kernel& select_kernel(const std::string& name);
 
-// Packs W [n][k] (row-major) and bias [n] into nr-wide panels.
-void pack_weights(const float* w, const float* bias, int n, int k, int nr, std::vector<float>* packed,
-                  std::vector<float>* packed_bias);
-
-// Per-ISA entry points (defined only when compiled in).
+// Per-ISA entry points (the SIMD ones are only called when compiled in and supported by the CPU).
 void dense_scalar(const DenseArgs& args);
 void dense_avx2(const DenseArgs& args);
 void dense_avx512(const DenseArgs& args);
 
-// Shared helper: applies `act` to `count` floats in place (used for sigmoid and by the scalar kernel).
-void apply_activation(float* v, size_t count, Activation act);
+// VPUNN's sigmoid on one value (used by every kernel for the rare SIGMOID layers).
+float sigmoid(float x);
 
 }  // namespace vpunas::vpunn::gemm

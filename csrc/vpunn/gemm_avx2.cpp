@@ -1,81 +1,33 @@
-// AVX2 + FMA dense-layer kernel: register tile of MR = 6 rows x 16 outputs (12 ymm accumulators),
-// bias preloaded into the accumulators and the activation fused into the store.
-// No std:: templates here: their out-of-line instances would carry this ISA into other files.
+// AVX2 dense-layer kernel: panels of 8 outputs (one ymm), register tiles of 2 rows, VPUNN's summation order.
+// No std:: templates in this file: instances compiled with -mavx2 could be picked by the linker for
+// other files and then run on CPUs without AVX2.
 #include <immintrin.h>
 
-#include "vpunn/gemm.h"
+#include "vpunn/gemm_kernel_impl.h"
 
 namespace vpunas::vpunn::gemm {
 namespace {
 
-constexpr int kNr = 16;
-constexpr int kMr = 6;
-
-template <int MR>
-inline void tile(const float* a, size_t lda, int k, const float* panel, const float* bias, Activation act, float* c,
-                 size_t ldc, int ncols) {
-  __m256 acc0[MR], acc1[MR];
-  const __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
-  const float* rows[MR];
-  for (int r = 0; r < MR; ++r) {
-    acc0[r] = bias0;
-    acc1[r] = bias1;
-    rows[r] = a + size_t(r) * lda;
+struct Avx2 {
+  using V = __m256;
+  static constexpr int W = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V bcast(float x) { return _mm256_set1_ps(x); }
+  static V mul(V a, V b) {
+    V p = _mm256_mul_ps(a, b);
+#if defined(__GNUC__)
+    __asm__("" : "+x"(p));  // keeps the compiler from fusing this product into an FMA (VPUNN rounds it)
+#endif
+    return p;
   }
-#pragma GCC unroll 4
-  for (int kk = 0; kk < k; ++kk) {
-    const __m256 w0 = _mm256_loadu_ps(panel + size_t(kk) * kNr);
-    const __m256 w1 = _mm256_loadu_ps(panel + size_t(kk) * kNr + 8);
-    for (int r = 0; r < MR; ++r) {
-      const __m256 x = _mm256_broadcast_ss(rows[r] + kk);
-      acc0[r] = _mm256_fmadd_ps(x, w0, acc0[r]);
-      acc1[r] = _mm256_fmadd_ps(x, w1, acc1[r]);
-    }
-  }
-  if (act == Activation::Relu) {
-    const __m256 zero = _mm256_setzero_ps();
-    for (int r = 0; r < MR; ++r) {
-      acc0[r] = _mm256_max_ps(acc0[r], zero);
-      acc1[r] = _mm256_max_ps(acc1[r], zero);
-    }
-  }
-  for (int r = 0; r < MR; ++r) {
-    float* out = c + size_t(r) * ldc;
-    if (ncols == kNr) {
-      _mm256_storeu_ps(out, acc0[r]);
-      _mm256_storeu_ps(out + 8, acc1[r]);
-    } else {
-      alignas(32) float tmp[kNr];
-      _mm256_store_ps(tmp, acc0[r]);
-      _mm256_store_ps(tmp + 8, acc1[r]);
-      for (int j = 0; j < ncols; ++j) out[j] = tmp[j];
-    }
-    if (act == Activation::Sigmoid) apply_activation(out, size_t(ncols), act);
-  }
-}
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V relu(V y) { return _mm256_max_ps(_mm256_setzero_ps(), y); }  // NaN stays NaN, like VPUNN's `if (x < 0)`
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+};
 
 }  // namespace
 
-void dense_avx2(const DenseArgs& g) {
-  const int panels = (g.n + kNr - 1) / kNr;
-  for (int p = 0; p < panels; ++p) {
-    const float* panel = g.packed + size_t(p) * size_t(g.k) * kNr;
-    const float* bias = g.bias + size_t(p) * kNr;
-    const int ncols = g.n - p * kNr < kNr ? g.n - p * kNr : kNr;
-    float* c = g.c + size_t(p) * kNr;
-    size_t r = 0;
-    for (; r + kMr <= g.m; r += kMr) tile<kMr>(g.a + r * g.lda, g.lda, g.k, panel, bias, g.act, c + r * g.ldc, g.ldc, ncols);
-    const float* a = g.a + r * g.lda;
-    c += r * g.ldc;
-    switch (g.m - r) {
-      case 5: tile<5>(a, g.lda, g.k, panel, bias, g.act, c, g.ldc, ncols); break;
-      case 4: tile<4>(a, g.lda, g.k, panel, bias, g.act, c, g.ldc, ncols); break;
-      case 3: tile<3>(a, g.lda, g.k, panel, bias, g.act, c, g.ldc, ncols); break;
-      case 2: tile<2>(a, g.lda, g.k, panel, bias, g.act, c, g.ldc, ncols); break;
-      case 1: tile<1>(a, g.lda, g.k, panel, bias, g.act, c, g.ldc, ncols); break;
-      default: break;
-    }
-  }
-}
+void dense_avx2(const DenseArgs& g) { dense_impl<Avx2, 3>(g); }
 
 }  // namespace vpunas::vpunn::gemm

@@ -1,40 +1,48 @@
-// Portable dense-layer kernel (no ISA flags; the compiler may still use the baseline SIMD, e.g. SSE2),
-// weight packing, and the run-time choice of kernel.
+// Portable dense-layer kernel (no ISA flags; 4-wide plain loops the compiler may map onto its baseline
+// SIMD), weight packing, and the run-time choice of kernel.
 #include <algorithm>
 #include <cmath>
 
 #include "common.h"
-#include "vpunn/gemm.h"
+#include "vpunn/gemm_kernel_impl.h"
 
 namespace vpunas::vpunn::gemm {
 namespace {
 
-constexpr int kNr = 16;
-constexpr int kMr = 4;
-
-template <int MR>
-void tile(const float* a, size_t lda, int k, const float* panel, const float* bias, Activation act, float* c,
-          size_t ldc, int ncols) {
-  float acc[MR][kNr];
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < kNr; ++j) acc[r][j] = bias[j];
-  for (int kk = 0; kk < k; ++kk) {
-    const float* w = panel + size_t(kk) * kNr;
-    for (int r = 0; r < MR; ++r) {
-      const float x = a[size_t(r) * lda + size_t(kk)];
-      for (int j = 0; j < kNr; ++j) acc[r][j] += x * w[j];
-    }
+struct Portable {
+  struct V {
+    float v[4];
+  };
+  static constexpr int W = 4;
+  static V zero() { return V{{0.0f, 0.0f, 0.0f, 0.0f}}; }
+  static V load(const float* p) { return V{{p[0], p[1], p[2], p[3]}}; }
+  static V bcast(float x) { return V{{x, x, x, x}}; }
+  static V mul(V a, V b) {
+    V r;
+    for (int j = 0; j < 4; ++j) r.v[j] = a.v[j] * b.v[j];
+#if defined(__GNUC__) && defined(__FP_FAST_FMAF)
+    __asm__("" : "+m"(r));  // targets with FMA: keep the product rounded on its own, like VPUNN
+#endif
+    return r;
   }
-  for (int r = 0; r < MR; ++r) {
-    float* out = c + size_t(r) * ldc;
-    std::copy(acc[r], acc[r] + ncols, out);
-    apply_activation(out, size_t(ncols), act);
+  static V add(V a, V b) {
+    V r;
+    for (int j = 0; j < 4; ++j) r.v[j] = a.v[j] + b.v[j];
+    return r;
   }
-}
+  static V relu(V y) {
+    for (float& x : y.v)
+      if (x < 0.0f) x = 0.0f;
+    return y;
+  }
+  static void store(float* p, V v) {
+    for (int j = 0; j < 4; ++j) p[j] = v.v[j];
+  }
+};
 
-bool cpu_has_avx2_fma() {
+bool cpu_has_avx2() {
 #if defined(VPUNAS_HAVE_AVX2) && (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");  // the file is built with -mfma
 #else
   return false;
 #endif
@@ -51,49 +59,79 @@ bool cpu_has_avx512f() {
 std::vector<Kernel> detect_kernels() {
   std::vector<Kernel> ks;
 #ifdef VPUNAS_HAVE_AVX512
-  if (cpu_has_avx512f()) ks.push_back({"avx512", 32, &dense_avx512});
+  if (cpu_has_avx512f()) ks.push_back({"avx512", 16, &dense_avx512});
 #endif
 #ifdef VPUNAS_HAVE_AVX2
-  if (cpu_has_avx2_fma()) ks.push_back({"avx2", 16, &dense_avx2});
+  if (cpu_has_avx2()) ks.push_back({"avx2", 8, &dense_avx2});
 #endif
-  ks.push_back({"scalar", kNr, &dense_scalar});
+  ks.push_back({"scalar", Portable::W, &dense_scalar});
   return ks;
+}
+
+// Appends panels of `nr` outputs from `outs` (all tree or all sequential) to `p`.
+void append_panels(const DenseLayer& layer, const std::vector<int>& outs, bool tree, int nr, PackedDense* p) {
+  const int k = layer.in;
+  const int nb = tree ? k / 32 : 0;
+  // Visit order of the inputs: the 4-lane tree part lane by lane, block by block, then the rest in order.
+  std::vector<int> order;
+  order.reserve(size_t(k));
+  for (int l = 0; l < 4 && tree; ++l)
+    for (int i = 0; i < nb; ++i)
+      for (int j = 0; j < 8; ++j) order.push_back(32 * i + 4 * j + l);
+  for (int kk = 32 * nb; kk < k; ++kk) order.push_back(kk);
+
+  for (size_t first = 0; first < outs.size(); first += size_t(nr)) {
+    Panel panel;
+    panel.tree = tree;
+    panel.ncols = int(std::min(outs.size() - first, size_t(nr)));
+    panel.w_offset = p->weights.size();
+    panel.col_offset = p->cols.size();
+    bool consecutive = true;
+    for (int j = 1; j < panel.ncols; ++j) consecutive = consecutive && outs[first + size_t(j)] == outs[first] + j;
+    panel.first_col = consecutive ? outs[first] : -1;
+    p->weights.resize(p->weights.size() + size_t(k) * size_t(nr), 0.0f);
+    float* w = p->weights.data() + panel.w_offset;
+    for (int j = 0; j < nr; ++j) {
+      const bool valid = j < panel.ncols;
+      const int o = valid ? outs[first + size_t(j)] : -1;
+      p->cols.push_back(o);
+      p->bias.push_back(valid ? layer.bias[size_t(o)] : 0.0f);
+      if (!valid) continue;
+      const float* row = layer.weight.data() + size_t(o) * size_t(k);
+      for (int v = 0; v < k; ++v) w[size_t(v) * size_t(nr) + size_t(j)] = row[order[size_t(v)]];
+    }
+    p->panels.push_back(panel);
+  }
 }
 
 }  // namespace
 
-void apply_activation(float* v, size_t count, Activation act) {
-  if (act == Activation::Relu) {
-    for (size_t i = 0; i < count; ++i) v[i] = v[i] < 0.0f ? 0.0f : v[i];
-  } else if (act == Activation::Sigmoid) {
-    for (size_t i = 0; i < count; ++i) v[i] = 1.0f / (1.0f + std::exp(-v[i]));
-  }
+float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+void dense_scalar(const DenseArgs& g) { dense_impl<Portable, 2>(g); }
+
+PackedDense pack_dense(const DenseLayer& layer, int nr) {
+  PackedDense p;
+  p.in = layer.in;
+  p.out = layer.out;
+  p.nr = nr;
+  p.act = layer.act;
+  // VPUNN's tree order applies where its weight row starts 16-byte aligned: (o * in) % 4 == 0.
+  std::vector<int> tree, sequential;
+  for (int o = 0; o < layer.out; ++o) ((int64_t(o) * layer.in) % 4 == 0 ? tree : sequential).push_back(o);
+  append_panels(layer, tree, true, nr, &p);
+  append_panels(layer, sequential, false, nr, &p);
+  return p;
 }
 
-void dense_scalar(const DenseArgs& g) {
-  const int panels = (g.n + kNr - 1) / kNr;
-  for (int p = 0; p < panels; ++p) {
-    const float* panel = g.packed + size_t(p) * size_t(g.k) * kNr;
-    const float* bias = g.bias + size_t(p) * kNr;
-    const int ncols = std::min(kNr, g.n - p * kNr);
-    float* c = g.c + size_t(p) * kNr;
-    size_t r = 0;
-    for (; r + kMr <= g.m; r += kMr) tile<kMr>(g.a + r * g.lda, g.lda, g.k, panel, bias, g.act, c + r * g.ldc, g.ldc, ncols);
-    for (; r < g.m; ++r) tile<1>(g.a + r * g.lda, g.lda, g.k, panel, bias, g.act, c + r * g.ldc, g.ldc, ncols);
-  }
-}
-
-void pack_weights(const float* w, const float* bias, int n, int k, int nr, std::vector<float>* packed,
-                  std::vector<float>* packed_bias) {
-  const size_t panels = size_t((n + nr - 1) / nr);
-  packed->assign(panels * size_t(k) * size_t(nr), 0.0f);
-  packed_bias->assign(panels * size_t(nr), 0.0f);
-  for (int o = 0; o < n; ++o) {
-    const size_t p = size_t(o / nr), j = size_t(o % nr);
-    float* panel = packed->data() + p * size_t(k) * size_t(nr);
-    for (int kk = 0; kk < k; ++kk) panel[size_t(kk) * size_t(nr) + j] = w[size_t(o) * size_t(k) + size_t(kk)];
-    (*packed_bias)[size_t(o)] = bias[o];
-  }
+void bind_layer(const PackedDense& layer, DenseArgs* g) {
+  g->k = layer.in;
+  g->act = layer.act;
+  g->weights = layer.weights.data();
+  g->bias = layer.bias.data();
+  g->cols = layer.cols.data();
+  g->panels = layer.panels.data();
+  g->npanels = layer.panels.size();
 }
 
 const std::vector<Kernel>& available_kernels() {

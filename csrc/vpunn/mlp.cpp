@@ -25,14 +25,9 @@ Mlp::Mlp(const ModelFile& f, const std::string& kernel) : kernel_(&gemm::select_
     if (d.in <= 0 || d.out <= 0 || d.in != prev || d.weight.size() != size_t(d.in) * size_t(d.out) ||
         d.bias.size() != size_t(d.out))
       throw InputError("Mlp: layer " + std::to_string(i) + " has inconsistent shapes");
-    PackedLayer p;
-    p.in = d.in;
-    p.out = d.out;
-    p.act = d.act;
-    gemm::pack_weights(d.weight.data(), d.bias.data(), d.out, d.in, kernel_->nr, &p.weight, &p.bias);
     if (i + 1 < f.layers.size()) max_hidden_ = std::max(max_hidden_, d.out);
     prev = d.out;
-    layers_.push_back(std::move(p));
+    layers_.push_back(gemm::pack_dense(d, kernel_->nr));
   }
   input_size_ = f.layers.front().in;
   output_size_ = f.layers.back().out;
@@ -45,17 +40,13 @@ void Mlp::run_rows(const float* x, size_t n, float* y, float* scratch, size_t bl
     const float* a = x + r0 * size_t(input_size_);
     size_t lda = size_t(input_size_);
     for (size_t li = 0; li < layers_.size(); ++li) {
-      const PackedLayer& L = layers_[li];
+      const gemm::PackedDense& L = layers_[li];
       const bool last = li + 1 == layers_.size();
       gemm::DenseArgs g;
+      gemm::bind_layer(L, &g);
       g.a = a;
       g.lda = lda;
       g.m = m;
-      g.k = L.in;
-      g.n = L.out;
-      g.packed = L.weight.data();
-      g.bias = L.bias.data();
-      g.act = L.act;
       g.c = last ? y + r0 * size_t(output_size_) : buf[li & 1];
       g.ldc = size_t(L.out);
       kernel_->dense(g);

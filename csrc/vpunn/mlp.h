@@ -1,4 +1,5 @@
 // Batched inference of a VPUNN MLP (fully connected layers) with packed weights and SIMD kernels.
+// Results are bit-identical to VPUNN's own float32 inference (same summation order, see gemm.h).
 #pragma once
 #include <cstddef>
 #include <string>
@@ -28,16 +29,9 @@ class Mlp {
   static constexpr size_t kBlockRows = 48;
 
  private:
-  struct PackedLayer {
-    int in = 0, out = 0;
-    Activation act = Activation::None;
-    std::vector<float> weight;  // panels, see gemm.h
-    std::vector<float> bias;
-  };
-
   void run_rows(const float* x, size_t n, float* y, float* scratch, size_t block) const;
 
-  std::vector<PackedLayer> layers_;
+  std::vector<gemm::PackedDense> layers_;
   const gemm::Kernel* kernel_ = nullptr;
   int input_size_ = 0, output_size_ = 0, max_hidden_ = 1;
 };
