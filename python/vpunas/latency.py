@@ -35,6 +35,10 @@ def _first_bad(bad: torch.Tensor) -> tuple:
     return i, j
 
 
+def _describe(v: float) -> str:
+    return "NaN" if v != v else ("+inf" if v > 0 else "-inf")  # same words as the C++ kernel
+
+
 def _torch_forward(alpha: torch.Tensor, F: torch.Tensor, mask: torch.Tensor | None):
     """Same computation as the C++ kernel, in torch ops (any device). Returns (E, probs, grad)."""
     valid = torch.ones_like(alpha, dtype=torch.bool) if mask is None else mask
@@ -45,11 +49,12 @@ def _torch_forward(alpha: torch.Tensor, F: torch.Tensor, mask: torch.Tensor | No
     bad_alpha = valid & ~torch.isfinite(alpha)
     if bool(bad_alpha.any()):
         i, j = _first_bad(bad_alpha)
-        raise ValueError(f"expected_latency: alpha[{i}, {j}] is {float(alpha[i, j])}; architecture logits must be finite")
+        raise ValueError(f"expected_latency: alpha[{i}, {j}] is {_describe(float(alpha[i, j]))}; "
+                         "architecture logits must be finite")
     bad_f = valid & ~torch.isfinite(F)
     if bool(bad_f.any()):
         i, j = _first_bad(bad_f)
-        raise ValueError(f"expected_latency: latency F[{i}, {j}] is {float(F[i, j])}; every valid candidate needs a "
+        raise ValueError(f"expected_latency: latency F[{i}, {j}] is {_describe(float(F[i, j]))}; every valid candidate needs a "
                          "finite latency (mask out missing candidates)")
     logits = alpha.masked_fill(~valid, float("-inf"))
     probs = torch.softmax(logits, dim=1)
