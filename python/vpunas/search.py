@@ -82,11 +82,9 @@ class LatencyTerms:
         """E[lat] (ms) under softmax(alpha), differentiable in alpha."""
         try:
             from .latency import expected_latency
-        except ImportError:  # the C++ kernel is optional; the torch expression is the same sum
-            expected_latency = None
-        if expected_latency is not None:
+
             lat = expected_latency(alpha, self.table, self.mask)
-        else:
+        except (ImportError, AttributeError):  # extension built without the kernel: same sum in torch
             probs = torch.softmax(alpha.masked_fill(~self.mask, float("-inf")), dim=1)
             lat = (probs.double() * self.table.masked_fill(~self.mask, 0.0)).sum()
         return lat.to(alpha.dtype) + self.fixed_ms
@@ -173,8 +171,10 @@ class ProxylessSearch:
 
     def __init__(self, supernet: nn.Module, mask, task: Task, train_set, valid_set, latency: LatencyTerms,
                  config: SearchConfig, out_dir: str | Path | None = None, progress: bool = True,
-                 block_names: list | None = None, choice_names: list | None = None):
+                 block_names: list | None = None, choice_names: list | None = None,
+                 torch_device: str | torch.device = "cpu"):
         config.validate()
+        self.dev = torch.device(torch_device)
         self.cfg = config
         self.task = task
         self.latency = latency
@@ -184,9 +184,8 @@ class ProxylessSearch:
         self.rank, self.world = _dist_info()
         self.block_names = block_names
         self.choice_names = choice_names
-        torch.manual_seed(config.seed)  # identical initial weights on every rank
-        self.net = supernet
-        self.arch = ArchParameters(mask)
+        self.net = supernet.to(self.dev)
+        self.arch = ArchParameters(mask).to(self.dev)
         if tuple(self.arch.mask.shape) != tuple(latency.mask.shape):
             raise ValueError(f"supernet mask {tuple(self.arch.mask.shape)} != latency table mask "
                              f"{tuple(latency.mask.shape)}: the LUT was built for another space")
@@ -194,7 +193,9 @@ class ProxylessSearch:
         if self.world > 1:
             # Weight gradients are averaged by DDP; every rank runs the same sampled path, so the set
             # of unused parameters agrees across ranks.
-            self.model = nn.parallel.DistributedDataParallel(self.net, find_unused_parameters=True)
+            self.model = nn.parallel.DistributedDataParallel(
+                self.net, device_ids=[self.dev.index] if self.dev.type == "cuda" else None,
+                find_unused_parameters=True)
         self.w_opt = torch.optim.SGD(self.net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
                                      nesterov=True, weight_decay=config.weight_decay)
         # beta1 = 0 as in ProxylessNAS: no momentum leaks updates into paths that were not sampled.
@@ -206,6 +207,7 @@ class ProxylessSearch:
 
     # ----- steps -------------------------------------------------------------------------------------
     def weight_step(self, x, y, lr: float) -> tuple[float, float]:
+        x, y = x.to(self.dev, non_blocking=True), y.to(self.dev, non_blocking=True)
         samples = self.arch.sample_single(self.gen)
         for g in self.w_opt.param_groups:
             g["lr"] = lr
@@ -219,10 +221,11 @@ class ProxylessSearch:
         return loss.item(), self.task.metric(out.detach(), y)
 
     def arch_step(self, x, y) -> tuple[float, float]:
+        x, y = x.to(self.dev, non_blocking=True), y.to(self.dev, non_blocking=True)
         samples = self.arch.sample_binary(self.gen)
         out = self.net(x, samples)  # plain module: weight gradients are not wanted here
         task_loss = self.task.loss(out, y)
-        exp_lat = self.latency.expected(self.arch.alpha)
+        exp_lat = self.latency.expected(self.arch.alpha.cpu()).to(self.dev)  # LUT maths stays on the CPU
         loss = latency_loss(task_loss, exp_lat, self.cfg, self.lam)
         (grad,) = torch.autograd.grad(loss, [self.arch.alpha])
         self.a_opt.zero_grad(set_to_none=True)
@@ -300,7 +303,7 @@ class ProxylessSearch:
 
     @torch.no_grad()
     def expected_latency_ms(self) -> float:
-        return float(self.latency.expected(self.arch.alpha.detach()))
+        return float(self.latency.expected(self.arch.alpha.detach().cpu()))
 
     def _end_epoch(self, epoch: int, stats: dict) -> None:
         choices = self.arch.argmax()
@@ -347,7 +350,7 @@ class ProxylessSearch:
         if mine != saved:
             diff = {k: (saved[k], mine[k]) for k in saved if saved[k] != mine.get(k)}
             raise ValueError(f"--resume with a different configuration than the checkpoint {path}: {diff}")
-        self.net.load_state_dict(state["net"])
+        self.net.load_state_dict(state["net"])  # map_location cpu; load_state_dict copies onto self.dev
         self.arch.load_state_dict(state["arch"])
         self.w_opt.load_state_dict(state["w_opt"])
         self.a_opt.load_state_dict(state["a_opt"])
@@ -372,11 +375,13 @@ class TrainConfig:
 
 
 def train_network(model: nn.Module, task: Task, train_set, test_set, cfg: TrainConfig, desc: str = "train",
-                  progress: bool = True) -> dict:
+                  progress: bool = True, torch_device: str | torch.device = "cpu") -> dict:
     """SGD + Nesterov + cosine schedule; returns {'history': [...], metric_name: final test metric}."""
     from tqdm import tqdm
 
     torch.manual_seed(cfg.seed)
+    dev = torch.device(torch_device)
+    model.to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
     steps = len(train_set) // cfg.batch_size
@@ -394,6 +399,7 @@ def train_network(model: nn.Module, task: Task, train_set, test_set, cfg: TrainC
                 break
             for g in opt.param_groups:
                 g["lr"] = _cosine_lr(cfg.lr, epoch * steps + i, total)
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             out = model(x)
             loss = task.loss(out, y)
             opt.zero_grad(set_to_none=True)
@@ -402,20 +408,42 @@ def train_network(model: nn.Module, task: Task, train_set, test_set, cfg: TrainC
             run_loss += loss.item() / steps
             bar.update(1)
             bar.set_postfix(ep=epoch, loss=f"{loss.item():.3f}")
-        metric = evaluate(model, task, test_set)
+        metric = evaluate(model, task, test_set, torch_device=dev)
         history.append({"epoch": epoch, "loss": run_loss, "test_" + task.metric_name: metric})
         bar.set_postfix(ep=epoch, loss=f"{run_loss:.3f}", **{task.metric_name: f"{metric:.2f}"})
     bar.close()
+    model.to("cpu")
     return {"history": history, task.metric_name: history[-1]["test_" + task.metric_name]}
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, task: Task, dataset, batch_size: int = 500) -> float:
+def evaluate(model: nn.Module, task: Task, dataset, batch_size: int = 500,
+             torch_device: str | torch.device = "cpu") -> float:
     """Sample-weighted mean of `task.metric` over a data set."""
     model.eval()
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
     total, n = 0.0, 0
     for x, y in loader:
+        x, y = x.to(torch_device), y.to(torch_device)
         total += task.metric(model(x), y) * x.shape[0]
         n += x.shape[0]
     return total / max(1, n)
+
+
+# ----- latency tables -> LatencyTerms -----------------------------------------------------------------
+def build_latency_terms(space, device: str = "VPU_2_0", vpunn_model: str | Path | None = None,
+                        lut_path: str | Path | None = None) -> LatencyTerms:
+    """LatencyTerms for `space` from a saved LUT (`lut_path`) or built with VPUNN (`vpunn_model`, a
+    .vpunn file) / the theoretical model (neither given) for `device`."""
+    from .lut import LatencyTable, VpuCostSource
+
+    if lut_path is not None:
+        table = LatencyTable.load(lut_path)
+        source = f"lut {Path(lut_path).name}"
+    else:
+        table = LatencyTable.build(space, VpuCostSource(device, model=str(vpunn_model) if vpunn_model else None))
+        source = f"vpunn {Path(vpunn_model).name}" if vpunn_model else "theoretical"
+    f, mask = table.matrix(space)
+    table_device = getattr(table, "device", device)
+    return LatencyTerms(torch.as_tensor(f), torch.as_tensor(mask), float(table.fixed_latency_ms(space)),
+                        device=str(table_device), source=source)

@@ -128,20 +128,21 @@ class ArchParameters(nn.Module):
 
     @torch.no_grad()
     def sample_single(self, gen: torch.Generator) -> list[PathSample]:
-        idx = torch.multinomial(self.probs(), 1, generator=gen)[:, 0]
+        # Sampling happens on the CPU with the caller's generator: identical draws on every rank/device.
+        idx = torch.multinomial(self.probs().cpu(), 1, generator=gen)[:, 0]
         return [PathSample((int(i),)) for i in idx]
 
     def sample_binary(self, gen: torch.Generator) -> list[PathSample]:
         with torch.no_grad():
-            probs = self.probs()
-            n_valid = self.mask.sum(dim=1)
+            probs = self.probs().cpu()
+            n_valid = self.mask.sum(dim=1).cpu()
         samples = []
         for b in range(probs.shape[0]):
             k = 2 if int(n_valid[b]) >= 2 else 1
             pair = torch.multinomial(probs[b], k, replacement=False, generator=gen).tolist()
             logits = self.alpha[b, pair]
             with torch.no_grad():
-                pair_probs = torch.softmax(logits, dim=0)
+                pair_probs = torch.softmax(logits, dim=0).cpu()
                 active = int(torch.multinomial(pair_probs, 1, generator=gen))
             samples.append(PathSample(tuple(pair), BinaryGate.apply(logits, active)))
         return samples

@@ -1,0 +1,139 @@
+"""ProxylessNAS trainer: latency pressure, loss forms, auto lambda, logs, checkpoints and resume; data."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from vpunas.search import (ClassificationTask, LatencyTerms, ProxylessSearch, SearchConfig, latency_loss,
+                           train_network, TrainConfig)
+from _nas_tiny import macs_latency, tiny_data, tiny_space, one_thread
+
+_one_thread = pytest.fixture(autouse=True)(one_thread)
+
+
+def _trainer(tmp_path=None, **cfg):
+    space = tiny_space()
+    torch.manual_seed(0)
+    net = space.build_supernet()
+    base = dict(epochs=2, warmup_epochs=0, batch_size=16, seed=0, a_lr=0.05)
+    base.update(cfg)
+    return space, ProxylessSearch(net, space.candidate_mask(), ClassificationTask(), tiny_data(64),
+                                  tiny_data(32, seed=1), macs_latency(space), SearchConfig(**base),
+                                  out_dir=tmp_path, progress=False)
+
+
+def test_alpha_moves_to_cheaper_ops_when_lambda_is_large():
+    space, tr = _trainer(lambda_lat=50.0, epochs=3)
+    before = tr.expected_latency_ms()
+    res = tr.run()
+    assert res.expected_latency_ms < 0.7 * before
+    # in every block the cheapest candidate gained probability and the most expensive lost it
+    probs = torch.tensor(res.probs)
+    for i, b in enumerate(space.blocks):
+        costs = [op.macs for op in b.candidates]
+        n = len(costs)
+        assert probs[i, costs.index(min(costs))] > 1.0 / n, b.name
+        assert probs[i, costs.index(max(costs))] < 1.0 / n, b.name
+        assert costs[res.choices[i]] <= sorted(costs)[1], (b.name, b.choice_names[res.choices[i]])
+    assert res.derived_latency_ms == pytest.approx(tr.latency.discrete(res.choices))
+
+
+def test_without_latency_pressure_alpha_is_not_pushed_to_cheapest():
+    _, heavy = _trainer(lambda_lat=50.0, epochs=3)
+    _, free = _trainer(lambda_lat=0.0, epochs=3)
+    assert free.run().expected_latency_ms > heavy.run().expected_latency_ms
+
+
+def test_loss_forms():
+    ce = torch.tensor(2.0)
+    lat = torch.tensor(3.0)
+    assert latency_loss(ce, lat, SearchConfig(loss="add"), 0.5).item() == pytest.approx(3.5)
+    cfg = SearchConfig(loss="mul", target_ms=1.5, beta=0.5)
+    assert latency_loss(ce, lat, cfg, 0.0).item() == pytest.approx(2.0 * 2.0 ** 0.5)
+    cfg = SearchConfig(loss="hinge", target_ms=2.0)
+    assert latency_loss(ce, lat, cfg, 4.0).item() == pytest.approx(2.0 + 4.0 * 0.5)
+    assert latency_loss(ce, torch.tensor(1.0), cfg, 4.0).item() == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="target"):
+        SearchConfig(loss="mul").validate()
+    with pytest.raises(ValueError, match="loss form"):
+        SearchConfig(loss="sq").validate()
+
+
+def test_auto_lambda_drives_expected_latency_to_target():
+    space = tiny_space()
+    lat = macs_latency(space)
+    start = float(lat.expected(torch.zeros(space.candidate_mask().shape)))
+    target = 0.6 * start
+    _, tr = _trainer(loss="add", lambda_lat=1e-3, auto_lambda=True, target_ms=target, lambda_rate=0.5, epochs=4)
+    res = tr.run()
+    assert tr.lam > 1e-3  # E[lat] above target pushed lambda up
+    assert res.expected_latency_ms < start
+    assert abs(res.expected_latency_ms - target) < abs(start - target)
+
+
+def test_log_checkpoint_and_resume_reach_same_architecture(tmp_path):
+    _, full = _trainer(tmp_path / "full", epochs=3, lambda_lat=2.0)
+    res_full = full.run()
+    _, part = _trainer(tmp_path / "part", epochs=3, lambda_lat=2.0)
+    end_epoch = part._end_epoch
+
+    def killed_after_second_epoch(epoch, stats):
+        end_epoch(epoch, stats)  # writes the log and checkpoint
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    part._end_epoch = killed_after_second_epoch
+    with pytest.raises(KeyboardInterrupt):
+        part.run()
+    _, resumed = _trainer(tmp_path / "part", epochs=3, lambda_lat=2.0)
+    res_resumed = resumed.run(resume=True)
+    assert res_resumed.choices == res_full.choices
+    torch.testing.assert_close(resumed.arch.alpha.detach(), full.arch.alpha.detach())
+    log = json.loads((tmp_path / "part" / "search_log.json").read_text())
+    assert [e["epoch"] for e in log["epochs"]] == [0, 1, 2]
+    for key in ("alpha", "probs", "expected_latency_ms", "lambda", "argmax"):
+        assert key in log["epochs"][-1]
+    assert (tmp_path / "part" / "search_checkpoint.pt").is_file()
+    _, other = _trainer(tmp_path / "part", epochs=3, lambda_lat=9.0)
+    with pytest.raises(ValueError, match="different configuration"):
+        other.run(resume=True)
+
+
+def test_latency_terms_validation():
+    with pytest.raises(ValueError, match="differ"):
+        LatencyTerms(torch.zeros(2, 3), torch.ones(2, 2, dtype=torch.bool))
+    lt = LatencyTerms(torch.tensor([[1.0, 2.0]]), torch.tensor([[True, False]]), fixed_ms=0.5)
+    assert lt.discrete([0]) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="do not fit"):
+        lt.discrete([1])
+    assert float(lt.expected(torch.zeros(1, 2))) == pytest.approx(1.5)
+
+
+def test_train_network_learns_tiny_task():
+    from vpunas.export import build_model
+
+    space = tiny_space()
+    model = build_model(space.derive([0, 0, 0]))
+    res = train_network(model, ClassificationTask(), tiny_data(96), tiny_data(48, seed=5),
+                        TrainConfig(epochs=4, batch_size=16, lr=0.05), progress=False)
+    assert res["top1"] > 60.0  # 3 well-separated classes; chance is 33 %
+
+
+def test_fashion_mnist_reader(tmp_path):
+    from vpunas.data.fashion_mnist import FASHION_MNIST_DIR, FashionMNIST, load_fashion_mnist
+
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        load_fashion_mnist("test", tmp_path)
+    if not FASHION_MNIST_DIR.is_dir():
+        pytest.skip("Debian package dataset-fashion-mnist not installed")
+    images, labels = load_fashion_mnist("test")
+    assert images.shape == (10000, 28, 28) and labels.shape == (10000,)
+    assert set(labels.tolist()) == set(range(10))
+    ds = FashionMNIST("test", resolution=32, in_ch=3)
+    x, y = ds[0]
+    assert x.shape == (3, 32, 32) and 0 <= y < 10
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x05")
+    with pytest.raises(ValueError, match="truncated"):
+        load_fashion_mnist("test", tmp_path)
