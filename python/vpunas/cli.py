@@ -15,6 +15,8 @@ import sys
 COMMAND_MODULES = [
     "vpunas.commands.predict",
     "vpunas.commands.profile",
+    "vpunas.commands.search",
+    "vpunas.commands.bench",
     "vpunas.commands.lint",
 ]
 
