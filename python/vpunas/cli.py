@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "vpunas.commands.search",
     "vpunas.commands.bench",
     "vpunas.commands.lint",
+    "vpunas.commands.lut",
 ]
 
 
