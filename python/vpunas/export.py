@@ -6,6 +6,7 @@ plain network (no supernet classes) from the description alone.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -89,8 +90,10 @@ def export_onnx(model: nn.Module, input_size, path: str | Path, check: bool = Tr
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     x = torch.randn(1, *input_size, generator=torch.Generator().manual_seed(seed))
-    torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=opset, input_names=["input"],
-                      output_names=["output"])
+    with warnings.catch_warnings():  # the legacy exporter is chosen on purpose (no onnxscript needed)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=opset, input_names=["input"],
+                          output_names=["output"])
     info = {"path": str(path), "opset": opset}
     if check:
         import onnxruntime as ort

@@ -306,6 +306,11 @@ class ProxylessSearch:
         return float(self.latency.expected(self.arch.alpha.detach().cpu()))
 
     def _end_epoch(self, epoch: int, stats: dict) -> None:
+        if self.world > 1:
+            # Architecture steps update BN statistics on each rank's own valid batches; DDP only
+            # re-broadcasts them at its next forward, so align them before checkpointing.
+            for buf in self.net.buffers():
+                dist.broadcast(buf, 0)
         choices = self.arch.argmax()
         record = {"epoch": epoch, **stats, "lambda": self.lam, "expected_latency_ms": self.expected_latency_ms(),
                   "derived_latency_ms": self.latency.discrete(choices), "argmax": choices,
