@@ -98,7 +98,7 @@ def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("lint_models")
     torch.manual_seed(0)
     return {
-        "mbv2": _export(TinyMobileNetV2(), (1, 3, 32, 32), d / "mbv2.onnx"),
+        "mbv2": _export(TinyMobileNetV2(), (1, 3, 16, 16), d / "mbv2.onnx"),
         "edsr": _export(TinyEDSR(), (1, 3, 24, 32), d / "edsr.onnx"),
         "ups": _export(Upsamplers(), (1, 3, 16, 16), d / "ups.onnx"),
         "tfm": _export(TinyTransformer(), (1, 8, 16), d / "tfm.onnx"),
@@ -124,7 +124,7 @@ def test_mobilenetv2_maps_to_dpu_layers_with_fused_activations(models):
     assert [type(it.spec).__name__ for it in convs] == ["Conv2d", "Conv2d", "DepthwiseConv2d", "Conv2d", "Conv2d"]
     # ReLU6 (Clip 0..6) fuses into stem / expand / depthwise, ReLU into the head; the projection stays linear.
     assert [it.spec.act for it in convs] == ["relu6", "relu6", "relu6", "none", "relu"]
-    assert convs[0].op == "Conv+Clip" and convs[0].spec.stride == 2 and convs[0].spec.out_shape == (16, 16, 16)
+    assert convs[0].op == "Conv+Clip" and convs[0].spec.stride == 2 and convs[0].spec.out_shape == (16, 8, 8)
     assert isinstance(_by_op(items, "Add")[0].spec, ops.Add)
     assert isinstance(_by_op(items, "GlobalAveragePool")[0].spec, ops.GlobalAvgPool)
     assert _by_op(items, "Gemm")[0].spec == ops.Linear(24, 10)
@@ -209,3 +209,167 @@ def test_not_onnx_is_a_clear_error(tmp_path):
         lint.load_graph(bad)
     with pytest.raises(FileNotFoundError):
         lint.load_graph(tmp_path / "missing.onnx")
+
+
+# ------------------------------------------------------------------------------------------------ costing
+@pytest.fixture(scope="session")
+def source():
+    from vpunas.lut import VpuCostSource
+
+    return VpuCostSource(DEVICE, model=str(model_path("vpu_2_7.vpunn")), dtype="UINT8")
+
+
+def _layer_ms(source, layers):
+    """Reference: the layer cost model directly on hand-written VPUNN layers, cycles -> ms at 1300 MHz."""
+    from vpunas.costmodel import DEVICES, is_error
+    from vpunas.layercost import LayerCostModel
+    from vpunas.lut import layers_to_records
+
+    cycles = LayerCostModel(source.dpu_model).layer_cycles(layers_to_records(layers))
+    assert not any(is_error(c) for c in cycles)
+    return float(np.sum(cycles.astype(np.float64))) / (DEVICES[DEVICE] * 1e3)
+
+
+def test_conv_latency_equals_layer_cost_model(models, source):
+    report = lint.lint_model(models["mbv2"], cost_source=source)
+    by_node = {it.node: it for it in report.items}
+    L = ops.DpuLayer
+    expected = {  # node -> the VPUNN layer written out by hand from the model definition (W, H, C order)
+        "/stem/stem.0/Conv": L("CONVOLUTION", 16, 16, 3, 8, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1, "RELU", "UINT8", DEVICE),
+        "/expand/expand.0/Conv": L("CONVOLUTION", 8, 8, 16, 8, 8, 96, activation="RELU", device=DEVICE),
+        "/dw/dw.0/Conv": L("DW_CONVOLUTION", 8, 8, 96, 8, 8, 96, 3, 3, 1, 1, 1, 1, 1, 1, "RELU", "UINT8", DEVICE),
+        "/project/project.0/Conv": L("CONVOLUTION", 8, 8, 96, 8, 8, 16, device=DEVICE),
+        "/head/head.0/Conv": L("CONVOLUTION", 8, 8, 16, 8, 8, 32, activation="RELU", device=DEVICE),  # 24 -> 32
+    }
+    for node, layer in expected.items():
+        assert by_node[node].dpu_ms == pytest.approx(_layer_ms(source, [layer]), rel=1e-12), node
+        assert by_node[node].dsp_ms == 0.0
+    edsr = {it.node: it for it in lint.lint_model(models["edsr"], cost_source=source).items}
+    leaky = L("CONVOLUTION", 32, 24, 32, 32, 24, 32, 3, 3, 1, 1, 1, 1, 1, 1, "LRELU", "UINT8", DEVICE)
+    assert edsr["/conv1/Conv"].dpu_ms == pytest.approx(_layer_ms(source, [leaky]), rel=1e-12)
+    # The total is the sum of the rows; fps follows from it.
+    assert report.total_ms == pytest.approx(sum(it.ms or 0.0 for it in report.items))
+    assert report.fps == pytest.approx(1000.0 / report.total_ms)
+
+
+def test_searched_mbconv_net_costs_like_the_lut(tmp_path, source):
+    from vpunas.models.mbconv_net import MBConvNet
+    from vpunas.spaces.mbconv import MBConvSpace
+
+    space = MBConvSpace("small-32")
+    choices = space.sample_arch(np.random.default_rng(3))
+    net = MBConvNet(space.derive(choices))
+    path = _export(net, (1, *space.input_size), tmp_path / "searched.onnx")
+    report = lint.lint_model(path, cost_source=source)
+    assert not report.unknown and not report.findings
+    lut_ms = float(np.sum(source.latency_ms(space.chosen_ops(choices))))
+    assert report.total_ms == pytest.approx(lut_ms, rel=1e-9)
+
+
+def test_searched_edsr_net_costs_like_the_lut(tmp_path, source):
+    """The SR space charges LeakyReLU on the DSP (the whitepaper's observation); lint does the same with
+    leaky_relu_on_dsp=True and then predicts exactly the LUT's latency."""
+    from vpunas.spaces.edsr import EdsrSpace
+
+    space = EdsrSpace(input_hw=(24, 40))
+    leaky = 1 + next(i for i, c in enumerate(space.res_choices) if c.act == "leaky_relu")
+    arch = space.arch_from_indices([leaky, 0, 1, 0, space.upsamplers.index("d2s")])
+    path = _export(space.build_net(arch), (1, 3, 24, 40), tmp_path / "sr.onnx")
+    report = lint.lint_model(path, cost_source=source, leaky_relu_on_dsp=True)
+    lut_ms = float(np.sum(source.latency_ms(arch.ops(24, 40))))
+    assert report.total_ms == pytest.approx(lut_ms, rel=1e-9)
+    kinds = {(f.kind, f.node.split("/")[-1]) for f in report.findings}
+    assert ("dsp_op", "LeakyRelu") in kinds and ("dsp_op", "DepthToSpace") in kinds
+
+
+# ----------------------------------------------------------------------------------------------- findings
+def test_findings_channels_and_dsp_replacements(models, source):
+    report = lint.lint_model(models["edsr"], cost_source=source)
+    f = {(x.kind, x.node): x for x in report.findings}
+    d2s = f[("dsp_op", "/shuffle/DepthToSpace")]
+    assert d2s.current_ms == pytest.approx(_by_op(report.items, "DepthToSpace")[0].dsp_ms)
+    # Replacement: ConvTranspose 128->32, k2 s2 = a 2x2 conv over the 48x64 zero-upsampled map.
+    deconv = ops.DpuLayer("CONVOLUTION", 64, 48, 128, 64, 48, 32, 2, 2, 1, 1, 1, 0, 1, 0, "NONE", "UINT8", DEVICE)
+    assert d2s.replacement_ms == pytest.approx(_layer_ms(source, [deconv]), rel=1e-12)
+    assert d2s.saving_ms == pytest.approx(max(0.0, d2s.current_ms - d2s.replacement_ms))
+    prelu = f[("dsp_op", "/prelu/PRelu")]
+    assert prelu.saving_ms == pytest.approx(prelu.current_ms) and "LeakyReLU" in prelu.message
+    # The 3-channel output conv is the network's output: its width is not a design choice, no finding.
+    assert ("channels16", "/tail/Conv") not in f
+
+    mb = lint.lint_model(models["mbv2"], cost_source=source)
+    ch = [x for x in mb.findings if x.kind == "channels16"]
+    assert [x.node for x in ch] == ["/head/head.0/Conv"]
+    c16 = float(source.latency_ms([ops.Conv2d(16, 16, 1, 1, 8, 8, act="relu")])[0])
+    assert ch[0].replacement_ms == pytest.approx(c16) and ch[0].saving_ms == pytest.approx(ch[0].current_ms - c16)
+
+
+def test_depthwise_pointwise_pair_on_large_activation_is_flagged(tmp_path, source):
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dw = nn.Conv2d(64, 64, 3, 1, 1, groups=64)
+            self.pw = nn.Conv2d(64, 64, 1)
+
+        def forward(self, x):
+            return self.pw(torch.relu(self.dw(x)))
+
+    path = _export(Pair(), (1, 64, 160, 160), tmp_path / "pair.onnx")
+    report = lint.lint_model(path, cost_source=source)
+    pair = [f for f in report.findings if f.kind == "dma_pair"]
+    assert len(pair) == 1 and "CMX" in pair[0].message
+    plain = float(source.latency_ms([ops.Conv2d(64, 64, 3, 1, 160, 160)])[0])
+    assert pair[0].replacement_ms == pytest.approx(plain)
+    dw, pw = (it.ms for it in report.items)
+    assert pair[0].current_ms > dw + pw  # the DDR round trip of the intermediate tensor is added
+    small = lint.lint_model(_export(Pair(), (1, 64, 16, 16), tmp_path / "small.onnx"), cost_source=source)
+    assert not [f for f in small.findings if f.kind == "dma_pair"]
+
+
+# -------------------------------------------------------------------------------------------------- CLI
+@pytest.fixture(autouse=False)
+def lint_cli(monkeypatch):
+    """`vpunas.cli.main` with only the lint command registered, so other commands' imports cannot interfere."""
+    import vpunas.cli
+
+    monkeypatch.setattr(vpunas.cli, "COMMAND_MODULES", ["vpunas.commands.lint"])
+    return cli_main
+
+
+def test_cli_text_json_png_and_fail_on(models, tmp_path, capsys, lint_cli):
+    vpunn = str(model_path("vpu_2_7.vpunn"))
+    assert cli_main(["lint", str(models["edsr"]), "--model", vpunn]) == 0
+    out = capsys.readouterr().out
+    assert "Total predicted latency" in out and "DepthToSpace" in out and "fps" in out
+    png, js = tmp_path / "edsr.png", tmp_path / "edsr.json"
+    assert cli_main(["lint", str(models["edsr"]), "--device", DEVICE, "--model", vpunn, "--json", str(js),
+                     "--png", str(png)]) == 0
+    capsys.readouterr()
+    assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+    data = json.loads(js.read_text())
+    assert data["format"] == "vpunas-lint" and data["device"] == DEVICE and not data["estimate"]
+    assert sum(r["ms"] or 0 for r in data["layers"]) == pytest.approx(data["total_ms"])
+    assert cli_main(["lint", str(models["edsr"]), "--model", vpunn, "--fail-on", "warning"]) == 1
+    assert cli_main(["lint", str(models["edsr"]), "--model", vpunn, "--fail-on", "error"]) == 0
+    capsys.readouterr()
+    # No --model: the theoretical model, labelled as an estimate.
+    assert cli_main(["lint", str(models["tfm"]), "--device", DEVICE, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["estimate"] and data["unknown"] == ["/ln/LayerNormalization", "/MatMul", "/MatMul_1"]
+
+
+def test_cli_bad_input_exit_code_2(models, tmp_path, capsys, lint_cli):
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model")
+    assert cli_main(["lint", str(bad), "--device", DEVICE]) == 2
+    assert "not an ONNX model" in capsys.readouterr().err
+    assert cli_main(["lint", str(models["dyn"]), "--device", DEVICE]) == 2
+    assert "--input-shape" in capsys.readouterr().err
+    assert cli_main(["lint", str(models["dyn"]), "--device", DEVICE, "--input-shape", "1,3,16,16"]) == 0
+    capsys.readouterr()
+    assert cli_main(["lint", str(models["mbv2"]), "--model", str(tmp_path / "nope.vpunn")]) == 2
+    assert "model file not found" in capsys.readouterr().err
+    assert cli_main(["lint", str(models["mbv2"])]) == 2
+    assert "--device" in capsys.readouterr().err
+    assert cli_main(["lint", str(models["mbv2"]), "--device", "VPU_9"]) == 2
+    assert "VPU_2_7" in capsys.readouterr().err

@@ -170,6 +170,8 @@ def load_graph(path, input_shapes=None) -> Graph:
         attrs = _attrs(n)
         if n.op_type == "Constant" and "value" in attrs:
             constants[n.output[0]] = numpy_helper.to_array(attrs["value"])
+        elif n.op_type == "Identity" and n.input[0] in constants:
+            constants[n.output[0]] = constants[n.input[0]]  # exporters pass shared weights through Identity
         nodes.append(Node(n.name or f"{n.op_type}_{i}", n.op_type, tuple(n.input), tuple(n.output), attrs))
     shapes = {}
     for vi in list(model.graph.input) + list(model.graph.value_info) + list(model.graph.output):
@@ -704,51 +706,50 @@ DTYPE_BYTES = {"UINT8": 1, "INT8": 1, "FLOAT16": 2, "BFLOAT16": 2}
 DDR_MBPS = {"VPU_2_0": 20000.0, "VPU_2_7": 27000.0, "VPU_4_0": 45000.0}
 
 
-def _dpu_part(spec, device, dtype) -> RawOp:
-    return RawOp("dpu_" + spec.key, layers=tuple(spec.dpu_layers(device, dtype)))
-
-
-def _dsp_part(spec, device) -> RawOp:
-    return RawOp("dsp_" + spec.key, kernels=tuple(spec.shave_ops(device)))
-
-
 class Coster:
-    """Costs op specs / raw ops the way the LUT does (`vpunas.lut.VpuCostSource`), split into DPU and DSP ms.
+    """Costs op specs / raw ops exactly the way the LUT does (`vpunas.lut.VpuCostSource.cost`): DPU layers
+    through the layer cost model, DSP kernels through the SHAVE models. Results are cached by op key."""
 
-    Results are cached by key, so alternatives tried by the findings cost one batched call each."""
-
-    def __init__(self, source, device: str, dtype: str):
+    def __init__(self, source):
         self.source = source
-        self.device = device
-        self.dtype = dtype
-        self._cache: dict[str, float] = {}
+        self.device = source.device
+        self.dtype = source.dtype
+        self._cache: dict = {}
 
-    def ddr_ms(self, nbytes: int) -> float:
-        """Time to move `nbytes` over the DRAM interface at VPUNN's nominal bandwidth."""
-        return nbytes / (DDR_MBPS[self.device] * 1e6) * 1e3
-
-    def ms(self, specs) -> list:
-        """Predicted ms of each spec (None where the cost model refused it)."""
-        todo = [s for s in dict.fromkeys(specs) if s.key not in self._cache]
+    def results(self, specs) -> list:
+        """`CostResult` per spec (latency_ms, dpu_ms, shave_ms, error, notes)."""
+        todo = [s for s in {s.key: s for s in specs}.values() if s.key not in self._cache]
         if todo:
-            values = np.asarray(self.source.latency_ms(todo), dtype=np.float64)
-            for s, v in zip(todo, values):
-                self._cache[s.key] = float(v) if np.isfinite(v) and v >= 0 else None
+            for s, r in zip(todo, self.source.cost(todo)):
+                self._cache[s.key] = r
         return [self._cache[s.key] for s in specs]
 
-    def split_ms(self, specs) -> list:
-        """(dpu_ms, dsp_ms) per spec; a part without work is 0.0, a refused part None."""
-        parts = []
-        for s in specs:
-            parts.append(_dpu_part(s, self.device, self.dtype) if s.dpu_layers(self.device, self.dtype) else None)
-            parts.append(_dsp_part(s, self.device) if s.shave_ops(self.device) else None)
-        costed = self.ms([p for p in parts if p is not None])
-        it = iter(costed)
-        values = [0.0 if p is None else next(it) for p in parts]
-        return list(zip(values[0::2], values[1::2]))
+    def ms(self, specs) -> list:
+        """Predicted ms per spec, None where the cost model refused it."""
+        return [r.latency_ms if r.ok else None for r in self.results(specs)]
+
+    def ddr_spill_ms(self, producer, consumer) -> float:
+        """Extra time when `producer`'s output goes to DDR and `consumer` reads it back, from the layer cost
+        model's DMA terms (VPUNN's DMA model); falls back to the nominal DRAM bandwidth."""
+        from vpunas.lut import layers_to_records
+
+        a = producer.dpu_layers(self.device, self.dtype)
+        b = consumer.dpu_layers(self.device, self.dtype)
+        model = self.source.layer_model
+        try:
+            ra, rb = layers_to_records(a[-1:]), layers_to_records(b[:1])
+            extra = (int(model.layer_cycles(ra, output_in_ddr=True)[0]) - int(model.layer_cycles(ra)[0])
+                     + int(model.layer_cycles(rb, input_in_ddr=True)[0]) - int(model.layer_cycles(rb)[0]))
+            if 0 <= extra < 2**31:
+                return extra / (self.source.clock_mhz * 1e3)
+        except (ValueError, AttributeError):
+            pass
+        layer = a[-1]
+        nbytes = 2 * layer.out_w * layer.out_h * layer.out_c * DTYPE_BYTES[self.dtype]
+        return nbytes / (DDR_MBPS[self.device] * 1e6) * 1e3
 
 
-def make_cost_source(device: str | None, model=None, dtype: str = "UINT8"):
+def make_cost_source(device: str | None, model=None, dtype: str = "UINT8", shave_params=None):
     """The LUT's cost source for a device (and .vpunn file); bad arguments -> LintInputError / FileNotFoundError."""
     from vpunas.lut import VpuCostSource
 
@@ -756,6 +757,9 @@ def make_cost_source(device: str | None, model=None, dtype: str = "UINT8"):
         raise LintInputError(f"unknown --dtype {dtype!r}; choose one of {', '.join(ops.DTYPES)}")
     if device is not None and device not in ops.DEVICES:
         raise LintInputError(f"unknown --device {device!r}; choose one of {', '.join(ops.DEVICES)}")
+    if shave_params is not None and not Path(shave_params).is_dir():
+        raise FileNotFoundError(f"SHAVE parameter folder not found: {shave_params} (VPUNN's shave/ folder with "
+                                "layers_perf.csv and shave_layers_*.csv)")
     if model is not None:
         model_path = Path(model)
         if not model_path.is_file():
@@ -767,32 +771,31 @@ def make_cost_source(device: str | None, model=None, dtype: str = "UINT8"):
         if device is not None and vpunn.device != device:
             raise LintInputError(f"--device {device} does not match the model file {model_path.name}, which is "
                                  f"for {vpunn.device}")
-        return VpuCostSource(vpunn.device, model=vpunn, dtype=dtype)
+        return VpuCostSource(vpunn.device, model=vpunn, dtype=dtype, shave_params=shave_params)
     if device is None:
         raise LintInputError(f"give --device ({', '.join(ops.DEVICES)}) or --model FILE.vpunn")
-    return VpuCostSource(device, model=None, dtype=dtype)
+    return VpuCostSource(device, model=None, dtype=dtype, shave_params=shave_params)
 
 
 def _shave_kernels(source):
-    """SHAVE kernel names the source's DSP cost model knows, or None if it cannot tell."""
-    shave = getattr(source, "shave_model", None) or getattr(source, "shave", None)
-    operators = getattr(shave, "operators", None)
-    if operators is None:
+    """SHAVE kernel names (both VPUNN APIs) the source's DSP model knows; None = it estimates any kernel."""
+    shave = getattr(source, "shave_model", None)
+    if shave is None:
         return None
-    try:
-        return set(operators())
-    except Exception:  # an older cost source without the list: accept every name, errors show per item
-        return None
+    return set(shave.operators("shave2")) | set(shave.operators("SHAVE"))
 
 
 def cost_items(items, coster: Coster) -> None:
-    """Fill dpu_ms / dsp_ms of every costed item (per image times the batch)."""
+    """Fill dpu_ms / dsp_ms of every costed item (per image times the batch), errors and cost notes."""
     costed = [it for it in items if it.spec is not None and it.unit not in ("free", "unknown")]
-    for it, (dpu, dsp) in zip(costed, coster.split_ms([it.spec for it in costed])):
-        it.dpu_ms = None if dpu is None else dpu * it.batch
-        it.dsp_ms = None if dsp is None else dsp * it.batch
-        if dpu is None or dsp is None:
-            it.error = "the cost model refused this layer (VPUNN error code)"
+    for it, r in zip(costed, coster.results([it.spec for it in costed])):
+        if r.error:
+            it.error = r.error
+            continue
+        it.dpu_ms = r.dpu_ms * it.batch
+        it.dsp_ms = r.shave_ms * it.batch
+        for note in r.notes:
+            it.note = (it.note + "; " if it.note else "") + note
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1008,7 +1011,7 @@ class _FindingBuilder:
         cmx = CMX_BYTES.get(self.coster.device, 1 << 20) * N_TILES.get(self.coster.device, 1)
         if footprint <= cmx:
             return
-        spill_ms = self.coster.ddr_ms(2 * c * h * w * nbytes) * it.batch
+        spill_ms = self.coster.ddr_spill_ms(dw, pw) * it.batch
         pair_ms = (it.dpu_ms or 0.0) + (nxt.dpu_ms or 0.0) + spill_ms
         plain = ops.Conv2d(dw.ch, pw.out_ch, dw.kernel, dw.stride, dw.in_h, dw.in_w, act=pw.act)
         plain_ms = self.ms1(plain, it.batch)
@@ -1186,15 +1189,16 @@ def _clip(text: str, width: int) -> str:
 
 
 def lint_model(path, device: str | None = None, model=None, dtype: str = "UINT8", input_shapes=None,
-               cost_source=None, leaky_relu_on_dsp: bool = False) -> LintReport:
+               cost_source=None, leaky_relu_on_dsp: bool = False, shave_params=None) -> LintReport:
     """Lint an ONNX file for a VPU. `model`: path of a .vpunn file (None = theoretical estimate);
     `cost_source`: an existing `vpunas.lut.VpuCostSource` (overrides device / model);
-    `input_shapes`: {input name or None: shape} for dynamic inputs (see `parse_input_shapes`)."""
+    `input_shapes`: {input name or None: shape} for dynamic inputs (see `parse_input_shapes`);
+    `shave_params`: VPUNN's SHAVE parameter folder (default: next to the model file / $VPUNAS_SHAVE_DIR)."""
     if cost_source is None:
-        cost_source = make_cost_source(device, model, dtype)
-    device = cost_source.device
+        cost_source = make_cost_source(device, model, dtype, shave_params)
+    device, dtype = cost_source.device, cost_source.dtype
     graph = load_graph(path, input_shapes)
-    coster = Coster(cost_source, device, dtype)
+    coster = Coster(cost_source)
     mapper = _Mapper(graph, shave_kernels=_shave_kernels(cost_source), leaky_relu_on_dsp=leaky_relu_on_dsp)
     items = mapper.run()
     cost_items(items, coster)

@@ -19,6 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--device", default=None, help="VPU_2_0 | VPU_2_7 | VPU_4_0 (default: the --model's device)")
     p.add_argument("--model", default=None,
                    help=".vpunn cost model file (default: theoretical model, numbers labelled as estimates)")
+    p.add_argument("--shave-params", default=None, metavar="DIR",
+                   help="VPUNN's SHAVE parameter folder (default: shave/ next to --model, or $VPUNAS_SHAVE_DIR)")
     p.add_argument("--dtype", default="UINT8", type=str.upper, help="UINT8 | INT8 | FLOAT16 | BFLOAT16 (default UINT8)")
     p.add_argument("--input-shape", action="append", default=[], metavar="[NAME=]N,C,H,W",
                    help="fix a dynamic input shape, e.g. 1,3,224,224 or input=1,3,224,224 (repeatable)")
@@ -38,7 +40,7 @@ def _run(args) -> int:
 
     report = lint.lint_model(args.onnx, device=args.device, model=args.model, dtype=args.dtype,
                              input_shapes=lint.parse_input_shapes(args.input_shape),
-                             leaky_relu_on_dsp=args.leaky_relu_on_dsp)
+                             leaky_relu_on_dsp=args.leaky_relu_on_dsp, shave_params=args.shave_params)
     if args.json == "-":
         sys.stdout.write(report.to_json() + "\n")
     else:
