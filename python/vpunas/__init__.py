@@ -14,3 +14,6 @@ def expected_latency(alpha, table_or_F, mask=None, space=None):
     from vpunas.latency import expected_latency as _expected_latency
 
     return _expected_latency(alpha, table_or_F, mask=mask, space=space)
+
+# lint: VPU-friendliness report of any ONNX model (onnx is imported only when a model is read)
+from vpunas.lint import LintReport, lint_model  # noqa: E402
