@@ -231,6 +231,7 @@ class Item:
     error: str = ""              # the cost model refused it (error code name)
     outputs: tuple = ()
     inputs: tuple = ()           # activation input tensors
+    cost_notes: list = field(default_factory=list)  # from the cost source: SHAVE proxies, DDR strips
 
     @property
     def ms(self):
@@ -356,7 +357,7 @@ class _Mapper:
                     self._shave(node, acts, _SHAVE_UNARY[node.op_type])
                 else:
                     self._unknown(node, f"no VPU cost model for {node.op_type}")
-            except (ValueError, KeyError, IndexError, TypeError) as exc:
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError, ZeroDivisionError) as exc:
                 # An op spec refused the shapes (or attributes are unusual): list it, never crash.
                 self._unknown(node, f"cannot map {node.op_type}: {exc}")
         return self.items
@@ -720,9 +721,22 @@ class Coster:
         """`CostResult` per spec (latency_ms, dpu_ms, shave_ms, error, notes)."""
         todo = [s for s in {s.key: s for s in specs}.values() if s.key not in self._cache]
         if todo:
-            for s, r in zip(todo, self.source.cost(todo)):
+            try:
+                results = self.source.cost(todo)
+            except ValueError:
+                # One odd layer made the batch call refuse: cost one by one so only that item fails.
+                results = [self._cost_one(s) for s in todo]
+            for s, r in zip(todo, results):
                 self._cache[s.key] = r
         return [self._cache[s.key] for s in specs]
+
+    def _cost_one(self, spec):
+        from vpunas.lut import CostResult
+
+        try:
+            return self.source.cost([spec])[0]
+        except ValueError as exc:
+            return CostResult(math.nan, error=f"cost model refused it: {exc}")
 
     def ms(self, specs) -> list:
         """Predicted ms per spec, None where the cost model refused it."""
@@ -794,8 +808,7 @@ def cost_items(items, coster: Coster) -> None:
             continue
         it.dpu_ms = r.dpu_ms * it.batch
         it.dsp_ms = r.shave_ms * it.batch
-        for note in r.notes:
-            it.note = (it.note + "; " if it.note else "") + note
+        it.cost_notes = list(r.notes)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1098,7 +1111,8 @@ class LintReport:
                 "node": it.node, "op": it.op, "in_shape": list(it.in_shape or ()), "out_shape": list(it.out_shape or ()),
                 "unit": it.unit, "ms": ms, "dpu_ms": it.dpu_ms, "dsp_ms": it.dsp_ms,
                 "share": (ms / total if ms is not None and total > 0 else None),
-                "fused": list(it.fused), "op_key": getattr(it.spec, "key", None), "note": it.note, "error": it.error,
+                "fused": list(it.fused), "op_key": getattr(it.spec, "key", None), "note": it.note,
+                "cost_notes": list(it.cost_notes), "error": it.error,
             })
         return out
 
@@ -1130,6 +1144,10 @@ class LintReport:
             share = "" if r["share"] is None else f"{100 * r['share']:.1f}%"
             lines.append(f"{i:>3}  {_clip(r['node'], wn):<{wn}}  {_clip(r['op'], wo):<{wo}}  {shapes:<32}  "
                          f"{r['unit']:<8}  {ms:>9}  {share:>6}")
+        notes = [(i, r) for i, r in enumerate(rows) if r["cost_notes"]]
+        if notes:
+            lines.append("Cost notes:")
+            lines += [f"  #{i} {r['node']}: {'; '.join(r['cost_notes'])}" for i, r in notes]
         lines.append("")
         est = " (estimate)" if self.estimate else ""
         lines.append(f"Total predicted latency{est}: {self.total_ms:.4f} ms  ->  {self.fps:.1f} fps at batch {self.batch}"
