@@ -7,7 +7,7 @@ import torch
 
 from vpunas import _core
 from vpunas.latency import (ExpectedLatency, _torch_forward, count_within, discrete_latency, expected_latency,
-                            expected_latency_torch)
+                            expected_latency_and_grad, expected_latency_torch)
 
 
 def _problem(n=21, m=7, dtype=torch.float64, seed=0, ragged=True):
@@ -47,6 +47,16 @@ def test_forward_backward_match_definition(dtype, tol, ragged):
     assert E.dtype == dtype and E.dim() == 0
     assert abs(E.item() - E_ref) <= tol * abs(E_ref)
     np.testing.assert_allclose(alpha.grad.double().numpy(), g_ref, rtol=tol * 10, atol=tol)
+
+
+def test_value_and_grad_without_autograd():
+    alpha, F, mask = _problem(seed=2)
+    E, grad = expected_latency_and_grad(alpha, F, mask)
+    E_ref, g_ref = _reference(alpha, F, mask)
+    assert isinstance(E, float) and E == pytest.approx(E_ref, rel=1e-12)
+    np.testing.assert_allclose(grad.numpy(), g_ref, atol=1e-12)
+    with pytest.raises(ValueError, match="no valid candidate"):
+        expected_latency_and_grad(alpha, F, torch.zeros_like(mask))
 
 
 def test_gradcheck_float64():

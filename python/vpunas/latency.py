@@ -17,7 +17,8 @@ import torch
 
 from vpunas import _core
 
-__all__ = ["ExpectedLatency", "expected_latency", "expected_latency_torch", "discrete_latency", "count_within"]
+__all__ = ["ExpectedLatency", "expected_latency", "expected_latency_and_grad", "expected_latency_torch",
+           "discrete_latency", "count_within"]
 
 
 def _check_shapes(alpha: torch.Tensor, F: torch.Tensor, mask: torch.Tensor | None):
@@ -133,6 +134,26 @@ def expected_latency(alpha: torch.Tensor, table_or_F, mask=None, space=None) -> 
         alpha_c = alpha.to(torch.float32)
         return ExpectedLatency.apply(alpha_c, F, m).to(alpha.dtype)
     return ExpectedLatency.apply(alpha, F, m)
+
+
+def expected_latency_and_grad(alpha: torch.Tensor, F, mask=None) -> tuple:
+    """(E[lat] as a float, dE/dalpha as a tensor like alpha) in one fused kernel call, without autograd.
+
+    For training loops that add the latency term's gradient themselves (alpha.grad += lam * grad):
+    it skips PyTorch's autograd bookkeeping, which costs far more than the kernel at search-space sizes.
+    """
+    if not isinstance(alpha, torch.Tensor) or alpha.dtype not in (torch.float32, torch.float64):
+        raise ValueError("expected_latency_and_grad: alpha must be a float32 / float64 torch.Tensor")
+    F = _as_tensor(F, alpha, dtype=alpha.dtype)
+    m = _as_mask(mask, alpha)
+    _check_shapes(alpha, F, m)
+    if alpha.device.type != "cpu":
+        total, _, grad = _torch_forward(alpha.detach(), F, m)
+        return float(total), grad
+    a = alpha.detach()
+    total, _, grad = _core.expected_latency(a.contiguous().numpy(), F.contiguous().numpy(),
+                                            None if m is None else m.numpy(), True)
+    return total, torch.from_numpy(grad)
 
 
 def expected_latency_torch(alpha: torch.Tensor, F: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
