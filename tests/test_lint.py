@@ -373,3 +373,40 @@ def test_cli_bad_input_exit_code_2(models, tmp_path, capsys, lint_cli):
     assert "--device" in capsys.readouterr().err
     assert cli_main(["lint", str(models["mbv2"]), "--device", "VPU_9"]) == 2
     assert "VPU_2_7" in capsys.readouterr().err
+
+
+def test_unusual_nodes_never_crash(tmp_path, source):
+    """Asymmetric padding, grouped and dilated convs, odd pools, concat, slice, reshape: each becomes a
+    DPU / DSP / free / unknown row; nothing raises."""
+    f32 = np.float32
+    inits = [numpy_helper.from_array(np.ones((32, 16, 3, 3), f32), "w"),
+             numpy_helper.from_array(np.ones((32, 8, 3, 3), f32), "wg"),
+             numpy_helper.from_array(np.ones((32, 16, 3, 3), f32), "wd"),
+             numpy_helper.from_array(np.array([0, 0, 0, 0], np.int64), "starts"),
+             numpy_helper.from_array(np.array([1, 8, 9, 9], np.int64), "ends"),
+             numpy_helper.from_array(np.array([1, -1], np.int64), "shape")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["a"], pads=[0, 0, 1, 1], name="asym"),  # 16x16 -> 15x15
+        helper.make_node("Conv", ["x", "wg"], ["b"], pads=[1, 1, 1, 1], group=2, name="grouped"),
+        helper.make_node("Conv", ["x", "wd"], ["c"], pads=[2, 2, 2, 2], dilations=[2, 2], name="dilated"),
+        helper.make_node("Concat", ["b", "c"], ["d"], axis=1, name="concat"),
+        helper.make_node("MaxPool", ["d"], ["e"], kernel_shape=[3, 2], strides=[2, 2], name="oddpool"),
+        helper.make_node("Slice", ["e", "starts", "ends"], ["f"], name="slice"),
+        helper.make_node("Reshape", ["f", "shape"], ["g"], name="reshape"),
+        helper.make_node("Sigmoid", ["a"], ["h"], name="sigmoid"),
+    ]
+    graph = helper.make_graph(nodes, "odd", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 16, 16])],
+                              [helper.make_tensor_value_info("g", TensorProto.FLOAT, None),
+                               helper.make_tensor_value_info("h", TensorProto.FLOAT, None)], inits)
+    path = tmp_path / "odd.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    report = lint.lint_model(path, cost_source=source)
+    rows = {it.node: it for it in report.items}
+    assert isinstance(rows["asym"].spec, lint.RawOp) and rows["asym"].spec.layers[0].pad_b == 1
+    assert rows["grouped"].unit == "DPU" and len(rows["grouped"].spec.layers) == 2
+    assert rows["dilated"].unit == "unknown" and "dilat" in rows["dilated"].note
+    assert rows["concat"].unit == "free" and rows["reshape"].unit == "free"
+    assert rows["oddpool"].unit == "DPU" and rows["oddpool"].spec.layers[0].k_h == 3
+    assert rows["slice"].unit == "unknown" and rows["sigmoid"].unit == "DSP"
+    assert all(rows[n].ms is not None and rows[n].ms > 0 for n in ("asym", "grouped", "oddpool", "sigmoid"))
+    assert "Total predicted latency" in report.to_text() and json.loads(report.to_json())["layers"]
