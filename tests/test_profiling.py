@@ -380,11 +380,13 @@ def test_runners_measure_and_report():
     model = stacking.plan_for(O.Conv2d(8, 8, 3, 1, 8, 8), 2).graph()
     inputs = onnx_ops.random_inputs(model)
     for name in ("onnxruntime", "openvino"):
-        r = runners.make_runner(name, "CPU", "f32", threads=1)
-        t = r.measure(model.SerializeToString(), inputs, warmup=1, repeats=3)
-        assert t.shape == (3,) and np.all(t > 0)
-        info = r.info()
-        assert info["precision"] == "f32" and info["device"] == "CPU" and info["runtime"].startswith(name)
+        for clock in ("wall", "cpu"):
+            r = runners.make_runner(name, "CPU", "f32", threads=1, clock=clock)
+            t = r.measure(model.SerializeToString(), inputs, warmup=1, repeats=3)
+            assert t.shape == (3,) and np.all(t >= 0) and t.sum() > 0
+            info = r.info()
+            assert info["precision"] == "f32" and info["device"] == "CPU" and info["runtime"].startswith(name)
+            assert info["clock"] == clock
 
 
 def test_runner_errors_list_what_is_available():
@@ -394,6 +396,10 @@ def test_runner_errors_list_what_is_available():
         runners.make_runner("openvino", "NOPE")
     with pytest.raises(ValueError, match=r"available: .*CPU"):
         runners.make_runner("onnxruntime", "NOPE")
+    with pytest.raises(ValueError, match="cpu clock .* --threads 1"):
+        runners.make_runner("openvino", "CPU", "f32", threads=2, clock="cpu")
+    with pytest.raises(ValueError, match="unknown clock"):
+        runners.make_runner("onnxruntime", "CPU", "f32", threads=1, clock="sundial")
     with pytest.raises(CompileError, match="OpenVINO CPU"):
         runners.make_runner("openvino", "CPU", "f32", 1).measure(b"not an onnx model", {}, 0, 3)
     with pytest.raises(CompileError, match="onnxruntime"):

@@ -22,6 +22,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-spread", type=float, default=0.05,
                    help="relative IQR above which a graph is re-measured and then flagged noisy")
     p.add_argument("--retries", type=int, default=2)
+    p.add_argument("--estimator", choices=("median", "min"), default="median",
+                   help="per-graph statistic: median, or min (more reproducible on a shared, loaded host)")
     p.add_argument("--no-overhead", action="store_true", help="do not subtract the per-call overhead")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming -o")
     p.add_argument("-o", "--output", required=True, help="LUT JSON to write (and to resume)")
@@ -50,6 +52,9 @@ def _runtime_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default=None, help="f32 | bf16 | f16 (OpenVINO INFERENCE_PRECISION_HINT); "
                                                        "default f32 for CPU")
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: runtime's choice)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall: wall-clock latency (dedicated machines, accelerators); cpu: process CPU time, "
+                        "for --device CPU --threads 1 on a shared, loaded host")
 
 
 def space_kwargs(space: str, preset, input_size) -> dict:
@@ -71,17 +76,18 @@ def _run_profile(args) -> int:
     kw = space_kwargs(args.space, args.preset, args.input)
     space = get_space(args.space, **kw)
     precision = args.precision or ("f32" if args.device.upper().startswith("CPU") else None)
-    runner = runners.make_runner(args.runtime, args.device, precision, args.threads)
+    runner = runners.make_runner(args.runtime, args.device, precision, args.threads, args.clock)
     settings = profiler.ProfileSettings(stack=args.stack, warmup=args.warmup, repeats=args.repeats,
                                         max_spread=args.max_spread, retries=args.retries,
-                                        subtract_overhead=not args.no_overhead)
+                                        subtract_overhead=not args.no_overhead, estimator=args.estimator)
     ops = validate.space_ops(space)
     extra = {"space": args.space, "space_kwargs": kw, "space_name": getattr(space, "name", args.space)}
     table = profiler.profile_ops(ops, runner, settings, args.output, extra_source=extra, overwrite=args.overwrite)
     src = table["source"]
     entries = table["entries"]
     print(f"wrote {args.output}: {len(entries)} entries ({src['noisy']} noisy, {src['failed']} failed), "
-          f"{src['runtime']} {src['device']} precision {src['precision']} threads {src['threads']} stack {src['stack']}")
+          f"{src['runtime']} {src['device']} precision {src['precision']} threads {src['threads']} stack {src['stack']} "
+          f"clock {src['clock']}")
     for e in entries:
         if e.get("status") == "failed":
             print(f"  failed: {e['key']}: {e.get('error')}")
@@ -109,9 +115,10 @@ def _run_validate(args) -> int:
         tables[label if label not in tables else f"{label} ({Path(path).stem})"] = other
     space = get_space(src["space"], **src.get("space_kwargs", {}))
     runner = runners.make_runner(runners.runtime_from_label(src["runtime"]), src["device"],
-                                 src.get("precision_requested"), src.get("threads_requested"))
+                                 src.get("precision_requested"), src.get("threads_requested"),
+                                 src.get("clock", "wall"))
     settings = profiler.ProfileSettings(warmup=args.warmup, repeats=args.repeats, max_spread=0.05, retries=1,
-                                        seed=args.seed)
+                                        seed=args.seed, estimator=src.get("estimator", "median"))
     result = validate.validate_tables(space, tables, runner, args.samples, args.seed, settings)
     print(result.table_text())
     png = args.png or str(Path(args.lut).with_suffix("")) + "_validation.png"
