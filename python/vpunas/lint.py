@@ -355,6 +355,8 @@ class _Mapper:
                     self._free(node)
                 elif node.op_type in _SHAVE_UNARY:
                     self._shave(node, acts, _SHAVE_UNARY[node.op_type])
+                elif node.op_type in _SHAVE_BINARY:
+                    self._shave(node, acts, _SHAVE_BINARY[node.op_type])
                 else:
                     self._unknown(node, f"no VPU cost model for {node.op_type}")
             except (ValueError, KeyError, IndexError, TypeError, AttributeError, ZeroDivisionError) as exc:
@@ -374,7 +376,6 @@ class _Mapper:
     def _free(self, node: Node, note: str = ""):
         item = self._add(node, unit="free", note=note)
         item.dpu_ms = 0.0
-        # A free node passes the producing DPU item through for fusion (e.g. Conv -> Reshape is rare; skip).
 
     # -- DPU ops ---------------------------------------------------------------------------------------
     def _map_Conv(self, node: Node, acts):
@@ -452,6 +453,16 @@ class _Mapper:
                 # A bias after a conv folds into the conv's bias.
                 return self._fuse(node, target, target.spec, "bias add folded into the conv")
         return self._shave(node, acts, _SHAVE_BINARY["Add"])
+
+    def _map_Mul(self, node: Node, acts):
+        if len(acts) == 1:
+            const = self.g.const(node.inputs[1] if node.inputs[0] in acts else node.inputs[0])
+            target = self._fusion_target(acts[0])
+            if (const is not None and target is not None and not isinstance(target.spec, ops.Add)
+                    and _per_channel(const, self.g.shape(node.outputs[0]))):
+                # A per-channel scale after a conv folds into the conv's weights (like batch norm).
+                return self._fuse(node, target, target.spec, "per-channel scale folded into the conv")
+        return self._shave(node, acts, _SHAVE_BINARY["Mul"])
 
     def _map_Sum(self, node: Node, acts):
         return self._map_Add(node, acts) if len(node.inputs) == 2 else self._unknown(node, "Sum of more than 2 inputs")
