@@ -139,7 +139,8 @@ std::vector<ly::TilingStrategy> parse_strategies(const py::object& s) {
 }
 
 py::array records_copy(const std::vector<wl::WorkloadRecord>& recs) {
-  py::array out(workload_bind::record_dtype(), {static_cast<py::ssize_t>(recs.size())});
+  const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(recs.size())};
+  py::array out(workload_bind::record_dtype(), shape);
   if (!recs.empty()) std::memcpy(out.mutable_data(), recs.data(), recs.size() * sizeof(wl::WorkloadRecord));
   return out;
 }

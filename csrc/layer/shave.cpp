@@ -178,8 +178,8 @@ ShaveModel::ShaveModel(Device device, const std::string& params_dir) : device_(d
     }
     p.slope = parse_float(t, r[c_slope], "slope of " + name);
     p.intercept = parse_float(t, r[c_icpt], "intercept of " + name);
-    p.unroll_size = parse_int(t, r[c_unroll_size], "unroll_size of " + name, 1, 1 << 20);
-    p.vector_size = parse_int(t, r[c_vector_size], "vector_size of " + name, 1, 1 << 20);
+    p.unroll_size = parse_int(t, r[c_unroll_size], "unroll_size of " + name, 0, 1 << 20);
+    p.vector_size = parse_int(t, r[c_vector_size], "vector_size of " + name, 0, 1 << 20);
     p.dpu_mhz = parse_int(t, r[c_dpu], "DPU_frequency of " + name, 1, 100000);
     p.shv_mhz = parse_int(t, r[t.column(npu40 ? "VPU_frequency" : "SHV_frequency")], "SHAVE frequency of " + name, 1,
                           100000);
@@ -201,17 +201,17 @@ uint32_t ShaveModel::shave2_cycles(const ShaveKernelParams& p, int64_t out_bytes
   const int64_t ops = out_bytes / 2;
   float y = p.slope * static_cast<float>(out_bytes) + p.intercept;  // microseconds
   if (!p.npu40_form) {
-    const bool unroll = p.unroll_size > 1;
+    const bool unroll = p.unroll_size > 1 && p.vector_size > 0;
     const int64_t block = unroll ? static_cast<int64_t>(p.vector_size) * p.unroll_size : p.unroll_size;
     if (unroll && ops < block) y -= p.unroll_offset;
-    if (ops % p.vector_size != 0) y += p.scalar_offset;
+    if (p.vector_size > 0 && ops % p.vector_size != 0) y += p.scalar_offset;
     if (unroll && ops % block == 0) y += p.scalar_offset;
   } else {
     const bool unroll = p.unroll_size >= 1;
     const int64_t block = unroll ? static_cast<int64_t>(p.vector_size) * p.unroll_size : p.unroll_size;
     if (unroll && ops <= block) y -= p.unroll_offset;
     const int64_t pos = block != 0 ? (ops - p.displacement_size) % block : ops - p.displacement_size;
-    if (unroll && p.unroll_size - 1 != 0) {
+    if (unroll && p.unroll_size - 1 != 0 && p.vector_size > 0) {
       const int64_t intra_block_point = pos / p.vector_size;
       y += p.intra_block_offset * static_cast<float>(intra_block_point) / static_cast<float>(p.unroll_size - 1);
     }

@@ -25,9 +25,25 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from vpunas import _core
-from vpunas.costmodel import DEVICES, ENUM_NAMES, WORKLOAD_DTYPE, _as_records, error_name, is_error
+from vpunas.costmodel import DEVICES, ENUM_NAMES, WORKLOAD_DTYPE, _as_records, is_error
+from vpunas.costmodel import error_name as _workload_error_name
 
 TILING_STRATEGIES: list[str] = list(_core.TILING_STRATEGIES)
+
+# Layer- and SHAVE-level VPUNN error codes (beyond the DPU workload ones in vpunas.costmodel).
+LAYER_ERROR_CODES = {
+    "ERROR_TILE_SPLIT_EXCEPTION": 4294967289,
+    "ERROR_TILE_SPLIT_ZERO_CYC_OUTPUT": 4294967288,
+    "ERROR_SHAVE_PARAMS": 4294967282,
+    "ERROR_SHAVE_LAYOUT": 4294967281,
+    "ERROR_SHAVE_OPERATOR_MISSING": 4294967276,
+}
+_LAYER_ERROR_NAMES = {v: k for k, v in LAYER_ERROR_CODES.items()}
+
+
+def error_name(value: int) -> str:
+    """VPUNN error name of a cycle value ('' for cycles), layer and SHAVE codes included."""
+    return _LAYER_ERROR_NAMES.get(int(value)) or _workload_error_name(int(value))
 
 
 def _device_index(device: str) -> int:
