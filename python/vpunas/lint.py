@@ -1094,8 +1094,9 @@ class LintReport:
         return float(sum(it.dsp_ms or 0.0 for it in self.items))
 
     @property
-    def fps(self) -> float:
-        return self.batch * 1000.0 / self.total_ms if self.total_ms > 0 else float("inf")
+    def fps(self) -> float | None:
+        """Images per second (None when nothing could be costed)."""
+        return self.batch * 1000.0 / self.total_ms if self.total_ms > 0 else None
 
     @property
     def unknown(self) -> list:
@@ -1161,7 +1162,8 @@ class LintReport:
             lines += [f"  #{i} {r['node']}: {'; '.join(r['cost_notes'])}" for i, r in notes]
         lines.append("")
         est = " (estimate)" if self.estimate else ""
-        lines.append(f"Total predicted latency{est}: {self.total_ms:.4f} ms  ->  {self.fps:.1f} fps at batch {self.batch}"
+        fps = "n/a" if self.fps is None else f"{self.fps:.1f}"
+        lines.append(f"Total predicted latency{est}: {self.total_ms:.4f} ms  ->  {fps} fps at batch {self.batch}"
                      f"  (DPU {self.dpu_ms:.4f} ms, DSP {self.dsp_ms:.4f} ms)")
         if self.unknown:
             names = ", ".join(f"{it.node} ({it.op})" for it in self.unknown)
@@ -1194,7 +1196,8 @@ class LintReport:
         ax.invert_yaxis()
         est = " (theoretical estimate)" if self.estimate else ""
         ax.set_xlabel(f"predicted latency per layer [ms]{est}")
-        ax.set_title(f"{Path(self.path).name} on {self.device}: {self.total_ms:.3f} ms, {self.fps:.0f} fps", fontsize=9)
+        fps = "n/a" if self.fps is None else f"{self.fps:.0f}"
+        ax.set_title(f"{Path(self.path).name} on {self.device}: {self.total_ms:.3f} ms, {fps} fps", fontsize=9)
         ax.legend(loc="lower right", fontsize=8)
         fig.tight_layout()
         fig.savefig(path, dpi=110)
