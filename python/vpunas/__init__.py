@@ -17,3 +17,27 @@ def expected_latency(alpha, table_or_F, mask=None, space=None):
 
 # lint: VPU-friendliness report of any ONNX model (onnx is imported only when a model is read)
 from vpunas.lint import LintReport, lint_model  # noqa: E402
+
+# search: spaces, ProxylessNAS search, derive/export, bench (torch / openvino imported on first use)
+from vpunas.spaces import get_space, list_spaces, register_space  # noqa: E402
+
+
+def run_classification(out_dir, **kwargs):
+    """Data -> search -> derive -> retrain -> ONNX / IR -> fps -> report; see `vpunas.classification`."""
+    from vpunas.classification import run_classification as _run
+
+    return _run(out_dir, **kwargs)
+
+
+def build_model(arch):
+    """Plain torch network of an arch description (dict); see `vpunas.export.build_model`."""
+    from vpunas.export import build_model as _build
+
+    return _build(arch)
+
+
+def benchmark(path, **kwargs):
+    """Batch-1 fps of an .onnx / .xml model with OpenVINO and onnxruntime; see `vpunas.bench.benchmark`."""
+    from vpunas.bench import benchmark as _bench
+
+    return _bench(path, **kwargs)

@@ -61,6 +61,10 @@ def _run_classification(args) -> int:
     from ..classification import run_classification
     from ..search import TrainConfig
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     torch_device = _init_distributed()
     train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.train_batch_size, lr=args.train_lr,
                             weight_decay=args.weight_decay, seed=args.seed, max_steps_per_epoch=args.train_max_steps)
@@ -105,6 +109,8 @@ def register(subparsers) -> None:
     c.add_argument("--no-baseline", action="store_true", help="skip the MobileNetV2-style baseline")
     c.add_argument("--no-export", action="store_true", help="skip ONNX / OpenVINO export and fps")
     c.add_argument("--bench-repeats", type=int, default=200, help="timed runs per fps measurement")
+    c.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice; 1 is fastest on a busy shared CPU)")
     _add_search_options(c)
     c.set_defaults(func=_run_classification)
     # Other tasks (e.g. `search sr`) register their subparser on `tasks` here.
