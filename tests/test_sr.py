@@ -103,12 +103,20 @@ def test_supernet_derive_matches_the_chosen_paths():
     assert [len(b.candidates) for b in space.blocks] == [1 + 4 * 2, 1 + 4 * 2, 3]
     x = torch.rand(1, 3, 12, 12)
     for idx in ([0, 3, 2], [4, 0, 0], [8, 1, 1]):
-        net = space.derive(supernet, idx).eval()
+        net = space.derive_model(supernet, idx).eval()
         ref = supernet(x, [PathSample((i,)) for i in idx])
         assert net(x).shape == (1, 3, 24, 24)
         assert torch.allclose(net(x), ref, atol=1e-5)
     arch = space.arch_from_indices([0, 3, 2])
     assert EdsrArch.from_dict(arch.to_dict()) == arch
+    assert space.choices_from_arch(space.derive([0, 3, 2])) == [0, 3, 2]
+    from vpunas.export import build_model
+    from vpunas.spaces import get_space
+
+    assert isinstance(build_model(space.derive([0, 3, 2])), EdsrNet)
+    assert get_space("edsr", width=16).config["width"] == 16
+    with pytest.raises(ValueError, match="not in this space"):
+        space.choices_from_arch(edsr3_baseline())
     assert parse_block_string("res_k3x1_m32_lrelu") == ResChoice(3, 1, 32, "leaky_relu")
     with pytest.raises(ValueError, match="out of range"):
         space.arch_from_indices([0, 99, 0])
@@ -142,7 +150,7 @@ def test_leaky_relu_and_depth_to_space_are_charged_on_shave_and_relu_is_not():
     assert relu.macs == leaky.macs
     d2s = UpsamplerOp("d2s", 2, 32, 36, 64)
     assert [s.name for s in d2s.shave_ops("VPU_2_7")] == ["DepthToSpace"]
-    assert [s.name for s in UpsamplerOp("nearest", 2, 32, 36, 64).shave_ops("VPU_2_7")] == ["interpolate"]
+    assert [s.name for s in UpsamplerOp("nearest", 2, 32, 36, 64).shave_ops("VPU_2_7")] == ["interpolate_nearest"]
     assert d2s.parts()[1] == DepthToSpace(128, 2, 36, 64)
 
 
@@ -155,3 +163,65 @@ def test_edsr3_baseline_ops_and_params():
     assert kinds == ["Conv2d", "ResBlockOp", "ResBlockOp", "ResBlockOp", "Add", "UpsamplerOp"]
     shave = [s.name for op in arch.ops(360, 640) for s in op.shave_ops("VPU_2_7")]
     assert shave == ["leakyrelu"] * 3 + ["DepthToSpace"]
+
+
+def test_cost_source_charges_shave_time_for_leaky_relu_and_depth_to_space_only():
+    """Through the LUT's own cost source (theoretical DPU model; SHAVE from VPUNN's files when present)."""
+    from vpunas.lut import LatencyTable, VpuCostSource
+
+    src = VpuCostSource("VPU_2_7", model=None)
+    relu, leaky = ResBlockOp(32, 32, 3, 3, "relu", 36, 64), ResBlockOp(32, 32, 3, 3, "leaky_relu", 36, 64)
+    d2s, nearest = UpsamplerOp("d2s", 2, 32, 36, 64), UpsamplerOp("nearest", 2, 32, 36, 64)
+    r_relu, r_leaky, r_d2s, r_near = src.cost([relu, leaky, d2s, nearest])
+    assert r_relu.ok and r_leaky.ok and r_d2s.ok
+    assert r_relu.shave_ms == 0.0 and r_leaky.shave_ms > 0.0
+    assert r_leaky.dpu_ms == pytest.approx(r_relu.dpu_ms)  # same convs; the DSP time is the difference
+    assert r_d2s.shave_ms > 0.0
+    # the search's LUT sees it: in every residual block LeakyReLU costs more than the same ReLU candidate
+    space = _tiny_space(input_hw=(36, 64))
+    table = LatencyTable.build(space, src, progress=False)
+    f, mask = table.matrix(space)
+    names = space.choice_names()[0]
+    for i, name in enumerate(names):
+        if name.endswith("_lrelu"):
+            j = names.index(name.replace("_lrelu", "_relu"))
+            assert f[0, i] > f[0, j]
+    assert f[0, 0] == 0.0  # skip is free
+
+
+def test_vpunn_costs_every_candidate_at_360x640(model_dir):
+    """The whitepaper's 360x640 input does not fit on-chip memory; every candidate must still cost."""
+    from vpunas.lut import LatencyTable, VpuCostSource
+
+    space = EdsrSpace()  # default: width 32, 4 blocks, k 1/3/5, mids 16/32, both acts, all upsamplers
+    table = LatencyTable.build(space, VpuCostSource("VPU_2_7", model=str(model_dir / "vpu_2_7.vpunn")), progress=False)
+    assert not table.failed()
+    f, mask = table.matrix(space)
+    assert (f[mask][1:] >= 0).all() and table.fixed_latency_ms(space) > 0
+
+
+def test_sr_task_metric_agrees_with_psnr_y():
+    from vpunas.sr import SRTask
+
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(2, 3, 20, 20, generator=g)
+    sr = (hr + 0.03 * torch.randn(hr.shape, generator=g)).clamp(0, 1)
+    ref = sum(psnr_y(sr[i], hr[i], crop=2) for i in range(2)) / 2  # 8-bit rounding: small difference
+    assert SRTask(2).metric(sr, hr) == pytest.approx(ref, abs=0.3)
+    assert SRTask(2).loss(sr, hr).item() == pytest.approx((sr - hr).abs().mean().item())
+
+
+def test_run_sr_end_to_end_tiny(tmp_path):
+    """search -> derive -> retrain -> ONNX / OpenVINO (checked) -> fps -> report, on a toy budget."""
+    from vpunas.search import SearchConfig, TrainConfig
+    from vpunas.sr import run_sr
+
+    res = run_sr(tmp_path, width=16, max_blocks=1, kernels=(1,), mids=(16,), acts=("relu", "leaky_relu"),
+                 upsamplers=("nearest", "d2s"), bench_hw=(12, 16), lr_patch=8, baseline=False, bench_repeats=1,
+                 search_cfg=SearchConfig(epochs=2, warmup_epochs=1, batch_size=2, max_steps_per_epoch=2),
+                 train_cfg=TrainConfig(epochs=1, batch_size=2, max_steps_per_epoch=2), quiet=True)
+    row = res["rows"][0]
+    assert row["onnx"]["max_abs_err_vs_torch"] < 1e-3 and row["openvino_ir"]["max_abs_err_vs_torch"] < 1e-3
+    assert row["fps_openvino_cpu"] > 0 and row["lat_VPU_2_7_ms"] > 0 and math.isfinite(row["psnr_y"])
+    assert (tmp_path / "report.md").read_text().count("| searched |") == 1
+    assert (tmp_path / "report.png").is_file() and (tmp_path / "models" / "searched.xml").is_file()

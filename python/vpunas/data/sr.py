@@ -143,7 +143,7 @@ def load_sr_split(scale: int, data_dir: str | Path | None = None,
 class SRPatchDataset(torch.utils.data.Dataset):
     """Random aligned (LR, HR) patch pairs with flip / rotation augmentation.
 
-    Item ``i`` is drawn from a generator seeded with (seed, i), so an epoch is reproducible and worker-safe.
+    Item ``i`` is drawn from a generator seeded with (seed, epoch, i), so an epoch is reproducible and worker-safe.
     Images are picked with probability proportional to their area, so large images are not under-sampled.
     """
 
@@ -157,14 +157,19 @@ class SRPatchDataset(torch.utils.data.Dataset):
         if not self.pairs:
             raise ValueError(f"no image has an LR side >= the patch size {lr_patch}")
         self.scale, self.lr_patch, self.length, self.seed, self.augment = scale, lr_patch, length, seed, augment
+        self.epoch = 0
         areas = np.array([p.lr.shape[-2] * p.lr.shape[-1] for p in self.pairs], dtype=np.float64)
         self._weights = areas / areas.sum()
 
     def __len__(self) -> int:
         return self.length
 
+    def set_epoch(self, epoch: int) -> None:
+        """Called by `data.loaders.epoch_loader`: every epoch draws fresh patches."""
+        self.epoch = int(epoch)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, index])
+        rng = np.random.default_rng([self.seed, self.epoch, index])
         pair = self.pairs[rng.choice(len(self.pairs), p=self._weights)]
         p, s = self.lr_patch, self.scale
         h, w = pair.lr.shape[-2:]

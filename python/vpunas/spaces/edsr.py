@@ -15,25 +15,30 @@ the weights every candidate uses, which is what makes the search affordable on a
 
 Latency model. The candidate of a block is a composite op (`ResBlockOp`, `UpsamplerOp`) that exposes the
 `ops.OpSpec` interface (key, out_shape, macs, params, dpu_layers, shave_ops) by summing its plain parts.
+Feature maps at 360x640 do not fit the NPU's on-chip memory; the layer cost model charges such layers
+as H-strips streamed through DDR, so nothing here tiles by hand.
 LeakyReLU is described as a stand-alone SHAVE activation after the conv, not a fused DPU post-op: on
 VPU 2.7 (Meteor Lake) the whitepaper found LeakyReLU and depth-to-space running on the DSP, which is why
 the searched network picked ReLU and nearest up-sampling. ReLU fuses into the DPU layer for free.
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..export import register_builder
 from ..ops import Activation, Add, Conv2d, DepthToSpace, OpSpec, Skip, Upsample
+from . import register_space
 
+ARCH_FORMAT = "vpunas-arch"
+ARCH_VERSION = 1
 ACTS = ("relu", "leaky_relu")
 UPSAMPLERS = ("nearest", "bilinear", "d2s")
 LEAKY_SLOPE = 0.2
@@ -216,10 +221,14 @@ class EdsrArch:
         ops.append(UpsamplerOp(self.upsampler, self.scale, c, in_h, in_w))
         return ops
 
-    def to_dict(self) -> dict:
-        return {"space": "edsr", "width": self.width, "scale": self.scale, "head_kernel": self.head_kernel,
+    def to_dict(self, in_hw=DEFAULT_INPUT_HW) -> dict:
+        """Arch description in the shared `vpunas-arch` JSON format (`export.build_model` rebuilds it)."""
+        ops_ = self.ops(*in_hw)
+        return {"format": ARCH_FORMAT, "version": ARCH_VERSION, "task": "sr", "space": "edsr",
+                "input_size": [3, *in_hw], "width": self.width, "scale": self.scale, "head_kernel": self.head_kernel,
                 "upsampler": self.upsampler, "blocks": [b.block_string if b else "skip" for b in self.blocks],
-                "block_strings": self.block_strings()}
+                "block_strings": self.block_strings(), "macs": int(sum(o.macs for o in ops_)),
+                "params_spec": int(sum(o.params for o in ops_)), "dsp_ops": dsp_op_names(ops_)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "EdsrArch":
@@ -231,6 +240,11 @@ class EdsrArch:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+
+def dsp_op_names(ops_, device: str = "VPU_2_7") -> list:
+    """Names of the SHAVE (DSP) kernels a list of ops needs, e.g. ['leakyrelu', 'DepthToSpace']."""
+    return [s.name for op in ops_ for s in op.shave_ops(device)]
 
 
 def edsr3_baseline(scale: int = 2) -> EdsrArch:
@@ -433,6 +447,43 @@ class EdsrSpace:
     def build_supernet(self) -> EdsrSuperNet:
         return EdsrSuperNet(self)
 
+    @property
+    def num_choices(self) -> int:
+        return max(len(b.candidates) for b in self.blocks)
+
+    def choice_names(self) -> list:
+        """Short names of every block's candidates (for logs): 'skip', 'res_k3x1_m32_relu', 'up_nearest'."""
+        res = ["skip"] + [c.block_string for c in self.res_choices]
+        return [res] * self.max_blocks + [[f"up_{m}" for m in self.upsamplers]]
+
+    def sample_arch(self, rng) -> list:
+        return [int(rng.integers(0, len(b.candidates))) for b in self.blocks]
+
+    def derive(self, choices) -> dict:
+        """Arch description (shared `vpunas-arch` JSON) of the net that takes candidate choices[i] in block i."""
+        arch = self.arch_from_indices(choices).to_dict(self.input_hw)
+        arch["choices"] = [int(c) for c in choices]
+        arch["space_config"] = self.config
+        return arch
+
+    def choices_from_arch(self, arch) -> list:
+        """Inverse of `derive`; ValueError when the net is not in this space (e.g. EDSR3's width 64)."""
+        arch = arch if isinstance(arch, EdsrArch) else EdsrArch.from_dict(arch)
+        if arch.width != self.width or arch.scale != self.scale or len(arch.blocks) != self.max_blocks:
+            raise ValueError(f"arch (width {arch.width}, scale {arch.scale}, {len(arch.blocks)} blocks) is not in "
+                             f"this space (width {self.width}, scale {self.scale}, {self.max_blocks} blocks)")
+        try:
+            return ([0 if b is None else 1 + self.res_choices.index(b) for b in arch.blocks]
+                    + [self.upsamplers.index(arch.upsampler)])
+        except ValueError as exc:
+            raise ValueError(f"arch {arch.block_strings()} uses a candidate this space does not have") from exc
+
+    @property
+    def config(self) -> dict:
+        return {"scale": self.scale, "width": self.width, "max_blocks": self.max_blocks, "kernels": list(self.kernels),
+                "mids": list(self.mids), "acts": list(self.acts), "upsamplers": list(self.upsamplers),
+                "input_hw": list(self.input_hw)}
+
     def arch_from_indices(self, indices) -> EdsrArch:
         """Chosen candidate index per search block (0 = skip for residual blocks) -> EdsrArch."""
         indices = [int(i) for i in indices]
@@ -451,7 +502,7 @@ class EdsrSpace:
         """A freshly initialised plain network for an EdsrArch (or its dict)."""
         return EdsrNet(arch if isinstance(arch, EdsrArch) else EdsrArch.from_dict(arch))
 
-    def derive(self, supernet: EdsrSuperNet, indices) -> EdsrNet:
+    def derive_model(self, supernet: EdsrSuperNet, indices) -> EdsrNet:
         """The plain network of the chosen candidates, inheriting the supernet's (sliced) weights."""
         arch = self.arch_from_indices(indices)
         net = EdsrNet(arch)
@@ -462,3 +513,15 @@ class EdsrSpace:
                 next(body).load_state_dict(block.mixed.candidates[int(i)].to_plain().state_dict())
         net.upsampler.load_state_dict(supernet.upsampler.mixed.candidates[int(indices[-1])].state_dict())
         return net
+
+
+def _edsr_builder(arch: dict) -> EdsrNet:
+    return EdsrNet(EdsrArch.from_dict(arch))
+
+
+register_builder("edsr", _edsr_builder)
+
+
+@register_space("edsr")
+def edsr_space(**kw) -> EdsrSpace:
+    return EdsrSpace(**kw)

@@ -1,0 +1,59 @@
+"""Whitepaper Table 2 on this machine: EDSR-space x2 SR search for VPU 2.7 vs the EDSR3 baseline.
+
+Runs `vpunas.sr.run_sr` end to end (search -> derive -> retrain both nets with one budget -> ONNX /
+OpenVINO IR -> OpenVINO-CPU fps at 360x640 -> report) with a budget sized for a shared 2-core CPU
+(~10-15 min), then prints the table. Larger budgets: raise --search-steps / --train-steps (or use
+`vpunas search sr` directly).
+
+    python benchmarks/search_sr.py --vpunn-dir ../shared/vpunn --out runs/bench-sr
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_models = os.environ.get("VPUNAS_MODEL_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "vpunn")
+    ap.add_argument("--vpunn-dir", default=default_models, help="folder with vpu_2_7.vpunn (and shave/)")
+    ap.add_argument("--out", default="runs/bench-sr")
+    ap.add_argument("--data", default=None, help="HR image folder (default: scikit-image's bundled photos)")
+    ap.add_argument("--search-epochs", type=int, default=3)
+    ap.add_argument("--search-steps", type=int, default=60, help="weight steps per search epoch")
+    ap.add_argument("--train-epochs", type=int, default=3)
+    ap.add_argument("--train-steps", type=int, default=100, help="retraining steps per epoch (both nets)")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--patch", type=int, default=24, help="LR patch size")
+    ap.add_argument("--target-ms", type=float, default=30.0, help="VPU 2.7 latency target of the 'mul' loss")
+    ap.add_argument("--bench-repeats", type=int, default=5)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from vpunas.search import SearchConfig, TrainConfig
+    from vpunas.sr import run_sr
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    model_dir = args.vpunn_dir if Path(args.vpunn_dir, "vpu_2_7.vpunn").is_file() else None
+    if model_dir is None:
+        print(f"note: no vpu_2_7.vpunn in {args.vpunn_dir}: latency from the theoretical model", file=sys.stderr)
+    search_cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=1, batch_size=args.batch_size, w_lr=0.05,
+                              weight_decay=0.0, a_lr=0.02, loss="mul", target_ms=args.target_ms, beta=0.6,
+                              max_steps_per_epoch=args.search_steps)
+    train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.batch_size, lr=0.05, weight_decay=0.0,
+                            max_steps_per_epoch=args.train_steps)
+    res = run_sr(args.out, data=args.data, scale=2, width=32, max_blocks=4, model_dir=model_dir,
+                 search_cfg=search_cfg, train_cfg=train_cfg, lr_patch=args.patch, bench_hw=(360, 640),
+                 bench_repeats=args.bench_repeats)
+    print()
+    print(res["table"])
+    print(f"\nbicubic: PSNR-Y {res['bicubic']['psnr_y']:.2f} dB, SSIM {res['bicubic']['ssim']:.4f}")
+    print(Path(res["report"]).read_text().split("## Notes")[0].split("\n\n", 2)[-1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
