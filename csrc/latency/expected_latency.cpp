@@ -117,16 +117,69 @@ template double expected_latency<double>(const double*, const double*, const uin
 
 namespace {
 
+// Look-up plan of the discrete kernels. Blocks are taken in pairs: pair_tab[p] holds
+// F[2p][a] + F[2p+1][b] at (a << shift) | b, so one load + add serves two blocks (the choice matrix
+// is read anyway; the table is small enough for L1). An odd last block uses F directly. Masked entries
+// are NaN in both, so an architecture that picks one sums to NaN and is reported.
+struct LookupPlan {
+  std::vector<double> Fw;        // F with NaN at masked entries, [n_blocks x n_cands]
+  std::vector<double> pair_tab;  // [n_pairs x (1 << 2 * shift)]; empty when pairing is off
+  int shift = 0;
+  int64_t n_blocks = 0, n_pairs = 0;
+  uint64_t n_cands = 0;
+};
+
+LookupPlan make_plan(const double* F, const uint8_t* mask, int64_t n_blocks, int64_t n_cands) {
+  LookupPlan plan;
+  plan.n_blocks = n_blocks;
+  plan.n_cands = static_cast<uint64_t>(n_cands);
+  plan.Fw.assign(F, F + n_blocks * n_cands);
+  if (mask) {
+    for (int64_t k = 0; k < n_blocks * n_cands; ++k) {
+      if (!mask[k]) plan.Fw[k] = std::numeric_limits<double>::quiet_NaN();
+    }
+  }
+  while ((int64_t(1) << plan.shift) < n_cands) ++plan.shift;
+  const int64_t width = int64_t(1) << (2 * plan.shift);
+  if (width > 1024 || n_blocks < 2) return plan;  // table would not stay in L1: plain look-ups
+  plan.n_pairs = n_blocks / 2;
+  plan.pair_tab.assign(static_cast<size_t>(plan.n_pairs * width), std::numeric_limits<double>::quiet_NaN());
+  for (int64_t p = 0; p < plan.n_pairs; ++p) {
+    const double* f0 = plan.Fw.data() + 2 * p * n_cands;
+    const double* f1 = f0 + n_cands;
+    double* t = plan.pair_tab.data() + p * width;
+    for (int64_t a = 0; a < n_cands; ++a) {
+      for (int64_t b = 0; b < n_cands; ++b) t[(a << plan.shift) | b] = f0[a] + f1[b];
+    }
+  }
+  return plan;
+}
+
 // Latencies of R consecutive architectures starting at c (row stride n_blocks). The R sums are
-// interleaved so the additions do not wait on each other; each row is still summed in block order,
-// so results equal a plain sequential sum. `bad` is set when an index is out of range; a masked
-// choice shows up as NaN because masked entries of the working matrix are NaN.
+// interleaved so the additions do not wait on each other. `bad` is set when an index is out of range.
 template <int R, class IndexT>
-inline void arch_latencies(const IndexT* c, const double* Fw, int64_t n_blocks, uint64_t n_cands, double* s,
-                           bool& bad) {
+inline void arch_latencies(const IndexT* c, const LookupPlan& plan, double* s, bool& bad) {
+  const int64_t n_blocks = plan.n_blocks;
+  const uint64_t n_cands = plan.n_cands;
   for (int r = 0; r < R; ++r) s[r] = 0.0;
-  for (int64_t i = 0; i < n_blocks; ++i) {
-    const double* row = Fw + static_cast<uint64_t>(i) * n_cands;
+  int64_t i = 0;
+  if (plan.n_pairs) {
+    const int shift = plan.shift;
+    const uint64_t width = uint64_t(1) << (2 * shift);
+    const double* tab = plan.pair_tab.data();
+    for (int64_t p = 0; p < plan.n_pairs; ++p, tab += width) {
+      for (int r = 0; r < R; ++r) {
+        const uint64_t ka = static_cast<uint64_t>(static_cast<int64_t>(c[r * n_blocks + 2 * p]));
+        const uint64_t kb = static_cast<uint64_t>(static_cast<int64_t>(c[r * n_blocks + 2 * p + 1]));
+        const bool in_range = (ka < n_cands) & (kb < n_cands);
+        bad |= !in_range;
+        s[r] += tab[in_range ? ((ka << shift) | kb) : 0];
+      }
+    }
+    i = 2 * plan.n_pairs;
+  }
+  for (; i < n_blocks; ++i) {
+    const double* row = plan.Fw.data() + static_cast<uint64_t>(i) * n_cands;
     for (int r = 0; r < R; ++r) {
       const uint64_t k = static_cast<uint64_t>(static_cast<int64_t>(c[r * n_blocks + i]));
       const bool in_range = k < n_cands;
@@ -139,14 +192,14 @@ inline void arch_latencies(const IndexT* c, const double* Fw, int64_t n_blocks, 
 // Visits architectures [b0, b1) in groups of 8, calls emit(b, latency) for each; returns the index of
 // the first invalid architecture of the range, or b1.
 template <class IndexT, class Emit>
-int64_t scan_range(const IndexT* choices, int64_t b0, int64_t b1, const double* Fw, int64_t n_blocks, int64_t n_cands,
-                   Emit emit) {
+int64_t scan_range(const IndexT* choices, int64_t b0, int64_t b1, const LookupPlan& plan, Emit emit) {
+  const int64_t n_blocks = plan.n_blocks;
   constexpr int R = 8;
   double s[R];
   int64_t b = b0;
   for (; b + R <= b1; b += R) {
     bool bad = false;
-    arch_latencies<R>(choices + b * n_blocks, Fw, n_blocks, static_cast<uint64_t>(n_cands), s, bad);
+    arch_latencies<R>(choices + b * n_blocks, plan, s, bad);
     bool any_nan = false;
     for (int r = 0; r < R; ++r) any_nan |= std::isnan(s[r]);
     if (bad || any_nan) break;  // redo this group one by one below to find the culprit
@@ -154,7 +207,7 @@ int64_t scan_range(const IndexT* choices, int64_t b0, int64_t b1, const double* 
   }
   for (; b < b1; ++b) {
     bool bad = false;
-    arch_latencies<1>(choices + b * n_blocks, Fw, n_blocks, static_cast<uint64_t>(n_cands), s, bad);
+    arch_latencies<1>(choices + b * n_blocks, plan, s, bad);
     if (bad || std::isnan(s[0])) return b;
     emit(b, s[0]);
   }
@@ -169,15 +222,10 @@ void run_batch(const IndexT* choices, int64_t batch, const double* F, const uint
   check_lut_matrix(F, mask, n_blocks, n_cands, who);
   if (batch < 0) throw InputError(std::string(who) + ": negative batch size");
   if (batch == 0) return;
-  std::vector<double> Fw(F, F + n_blocks * n_cands);
-  if (mask) {
-    for (int64_t k = 0; k < n_blocks * n_cands; ++k) {
-      if (!mask[k]) Fw[k] = std::numeric_limits<double>::quiet_NaN();
-    }
-  }
+  const LookupPlan plan = make_plan(F, mask, n_blocks, n_cands);
   std::atomic<int64_t> first_bad{batch};
   auto work = [&](int64_t b0, int64_t b1) {
-    const int64_t bad_at = per_range(choices, b0, b1, Fw.data());
+    const int64_t bad_at = per_range(choices, b0, b1, plan);
     if (bad_at < b1) {
       int64_t cur = first_bad.load();
       while (bad_at < cur && !first_bad.compare_exchange_weak(cur, bad_at)) {
@@ -224,8 +272,8 @@ template <class IndexT>
 void discrete_latency(const IndexT* choices, int64_t batch, const double* F, const uint8_t* mask, int64_t n_blocks,
                       int64_t n_cands, double* out, int n_threads) {
   run_batch(choices, batch, F, mask, n_blocks, n_cands, n_threads, "discrete_latency",
-            [&](const IndexT* ch, int64_t b0, int64_t b1, const double* Fw) -> int64_t {
-              return scan_range(ch, b0, b1, Fw, n_blocks, n_cands, [out](int64_t b, double v) { out[b] = v; });
+            [&](const IndexT* ch, int64_t b0, int64_t b1, const LookupPlan& plan) -> int64_t {
+              return scan_range(ch, b0, b1, plan, [out](int64_t b, double v) { out[b] = v; });
             });
 }
 
@@ -235,9 +283,9 @@ int64_t count_within(const IndexT* choices, int64_t batch, const double* F, cons
   if (std::isnan(target_ms)) throw InputError("count_within: target_ms is NaN");
   std::atomic<int64_t> total{0};
   run_batch(choices, batch, F, mask, n_blocks, n_cands, n_threads, "count_within",
-            [&](const IndexT* ch, int64_t b0, int64_t b1, const double* Fw) -> int64_t {
+            [&](const IndexT* ch, int64_t b0, int64_t b1, const LookupPlan& plan) -> int64_t {
               int64_t n = 0;
-              const int64_t end = scan_range(ch, b0, b1, Fw, n_blocks, n_cands,
+              const int64_t end = scan_range(ch, b0, b1, plan,
                                              [&n, target_ms](int64_t, double v) { n += v <= target_ms; });
               total += n;
               return end;

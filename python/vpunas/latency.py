@@ -79,7 +79,7 @@ class ExpectedLatency(torch.autograd.Function):
             m = None if mask is None else mask.numpy()
             total, probs, grad = _core.expected_latency(a.numpy(), f.numpy(), m, True)
             probs, grad = torch.from_numpy(probs), torch.from_numpy(grad)
-            result = torch.tensor(total, dtype=alpha.dtype)
+            result = torch.scalar_tensor(total, dtype=alpha.dtype)
         else:
             with torch.no_grad():
                 result, probs, grad = _torch_forward(alpha.detach(), F.detach().to(alpha.dtype), mask)
