@@ -1035,7 +1035,9 @@ class _FindingBuilder:
         cmx = CMX_BYTES.get(self.coster.device, 1 << 20) * N_TILES.get(self.coster.device, 1)
         if footprint <= cmx:
             return
-        spill_ms = self.coster.ddr_spill_ms(dw, pw) * it.batch
+        streamed = any("DDR" in n for n in it.cost_notes + nxt.cost_notes)
+        # Layers already costed as strips streamed through DDR carry their DMA in their own cost.
+        spill_ms = 0.0 if streamed else self.coster.ddr_spill_ms(dw, pw) * it.batch
         pair_ms = (it.dpu_ms or 0.0) + (nxt.dpu_ms or 0.0) + spill_ms
         plain = ops.Conv2d(dw.ch, pw.out_ch, dw.kernel, dw.stride, dw.in_h, dw.in_w, act=pw.act)
         plain_ms = self.ms1(plain, it.batch)

@@ -14,9 +14,12 @@ def register(subparsers) -> None:
         description="Map every node of an ONNX model onto the VPU (DPU layers through the layer cost model, "
                     "DSP ops through the SHAVE cost models), print a per-layer latency table with the total "
                     "and fps, and list findings (channels not a multiple of 16, DSP ops with a DPU-friendly "
-                    "replacement, DMA-bound depthwise + pointwise pairs) with the predicted saving of each.")
+                    "replacement, DMA-bound depthwise + pointwise pairs) with the predicted saving of each.",
+        epilog="Severities: error = the cost model refused a layer; warning = an op with no cost model, or a "
+               "finding whose predicted saving is at least 1%% of the total; info = the rest. Exit codes: 0 "
+               "report written, 1 --fail-on triggered, 2 bad input.")
     p.add_argument("onnx", help="ONNX model file")
-    p.add_argument("--device", default=None, help="VPU_2_0 | VPU_2_7 | VPU_4_0 (default: the --model's device)")
+    p.add_argument("--device", default=None, type=str.upper, help="VPU_2_0 | VPU_2_7 | VPU_4_0 (default: the --model's device)")
     p.add_argument("--model", default=None,
                    help=".vpunn cost model file (default: theoretical model, numbers labelled as estimates)")
     p.add_argument("--shave-params", default=None, metavar="DIR",
