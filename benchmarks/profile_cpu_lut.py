@@ -70,7 +70,8 @@ def main() -> None:
         settings = profiler.ProfileSettings(stack=stack, warmup=5, repeats=args.repeats, max_spread=0.05, retries=2,
                                             estimator=args.estimator)
         path = out / f"{args.runtime}_{args.device}_{args.input}_{args.clock}_{args.estimator}_stack{stack}.json"
-        tables[label] = profiler.profile_ops(ops, runner, settings, path, extra_source=extra)
+        tables[label] = profiler.profile_ops(ops, runner, settings, path, extra_source=extra,
+                                             space_meta=profiler.space_meta(space))
         print(f"{label}: {path} in {time.perf_counter() - t0:.0f} s; {spread_summary(tables[label])}")
     tables["naive N=1, raw"] = naive_raw_table(tables["naive N=1"])
     src = tables[f"stacked N={args.stack}"]["source"]

@@ -302,6 +302,13 @@ def test_json_round_trip_and_corrupt_files(tmp_path):
     for e in loaded["entries"]:
         assert O.op_from_dict(e["op"]).key == e["key"]
         assert {"key", "op", "latency_ms", "std_ms", "n"} <= set(e)
+    # The search side reads the measured table unchanged.
+    from vpunas.lut import LatencyTable
+
+    lut = LatencyTable.load(out)
+    assert lut.source["kind"] == "measured" and len(lut) == len(loaded["entries"])
+    for op in TINY_OPS[:3]:
+        assert lut.latency_ms(op) == pytest.approx(true_cost(op), abs=1e-6)
     text = out.read_text()
     (tmp_path / "cut.json").write_text(text[: len(text) // 2])
     with pytest.raises(profiler.LutFileError, match=r"cut\.json.*not valid JSON"):
@@ -421,6 +428,11 @@ def test_cli_profile_and_validate_small(tmp_path, capsys):
     table = profiler.read_lut_json(out)
     assert table["source"]["space_kwargs"] == {"preset": "small-32", "resolution": 8}
     assert table["source"]["runtime"].startswith("onnxruntime") and table["source"]["complete"]
+    from vpunas.lut import LatencyTable
+    from vpunas.spaces import get_space
+
+    lut_matrix, mask = LatencyTable.load(out).matrix(get_space("mbconv", preset="small-32", resolution=8))
+    assert lut_matrix.shape == mask.shape and np.all(lut_matrix[mask] >= 0)
     args = parser.parse_args(["validate-lut", str(out), "--samples", "3", "--warmup", "0", "--repeats", "3",
                               "--png", str(tmp_path / "v.png")])
     assert args.func(args) == 0

@@ -82,7 +82,8 @@ def _run_profile(args) -> int:
                                         subtract_overhead=not args.no_overhead, estimator=args.estimator)
     ops = validate.space_ops(space)
     extra = {"space": args.space, "space_kwargs": kw, "space_name": getattr(space, "name", args.space)}
-    table = profiler.profile_ops(ops, runner, settings, args.output, extra_source=extra, overwrite=args.overwrite)
+    table = profiler.profile_ops(ops, runner, settings, args.output, extra_source=extra, overwrite=args.overwrite,
+                                 space_meta=profiler.space_meta(space))
     src = table["source"]
     entries = table["entries"]
     print(f"wrote {args.output}: {len(entries)} entries ({src['noisy']} noisy, {src['failed']} failed), "

@@ -156,8 +156,10 @@ class Profiler:
     """Measures ops on one runner and keeps the table in `out_path` (resumable)."""
 
     def __init__(self, runner, settings: ProfileSettings = ProfileSettings(), out_path=None,
-                 extra_source: Optional[dict] = None, progress: bool = True, overwrite: bool = False):
+                 extra_source: Optional[dict] = None, progress: bool = True, overwrite: bool = False,
+                 space_meta: Optional[dict] = None):
         self.runner = runner
+        self.space_meta = space_meta
         self.settings = settings
         self.out_path = Path(out_path) if out_path else None
         self.progress = progress
@@ -292,8 +294,13 @@ class Profiler:
         failed = sum(1 for e in self.entries.values() if e.get("status") == "failed")
         noisy = sum(1 for e in self.entries.values() if e.get("status") == "noisy")
         source.update(failed=failed, noisy=noisy)
-        return {"format": LUT_FORMAT, "version": LUT_VERSION, "device": f"{info['device']}",
-                "unit": "ms", "source": source, "entries": list(self.entries.values())}
+        out = {"format": LUT_FORMAT, "version": LUT_VERSION, "device": f"{info['device']}",
+               "unit": "ms", "dtype": "FLOAT32" if info["precision"] == "f32" else str(info["precision"]).upper(),
+               "source": source}
+        if self.space_meta:
+            out["space"] = self.space_meta
+        out["entries"] = list(self.entries.values())
+        return out
 
     def checkpoint(self, complete: bool) -> None:
         if self.out_path:
@@ -301,9 +308,20 @@ class Profiler:
 
 
 def profile_ops(ops: Sequence, runner, settings: ProfileSettings = ProfileSettings(), out_path=None,
-                extra_source: Optional[dict] = None, progress: bool = True, overwrite: bool = False) -> dict:
-    """Measure a latency table for `ops` (resuming `out_path` when it holds a partial table)."""
-    return Profiler(runner, settings, out_path, extra_source, progress, overwrite).run(ops)
+                extra_source: Optional[dict] = None, progress: bool = True, overwrite: bool = False,
+                space_meta: Optional[dict] = None) -> dict:
+    """Measure a latency table for `ops` (resuming `out_path` when it holds a partial table).
+
+    The result is the LUT JSON dict; `vpunas.lut.LatencyTable.from_json` / `.load` read it unchanged."""
+    return Profiler(runner, settings, out_path, extra_source, progress, overwrite, space_meta).run(ops)
+
+
+def space_meta(space) -> dict:
+    """The table's top-level "space" record (same layout as vpunas.lut's VPUNN tables)."""
+    meta = {"name": getattr(space, "name", None), "input_size": list(getattr(space, "input_size", []) or [])}
+    if isinstance(getattr(space, "config", None), dict):
+        meta["config"] = space.config
+    return meta
 
 
 def latency_by_key(table: dict) -> dict:
