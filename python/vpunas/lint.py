@@ -47,8 +47,6 @@ _SHAVE_BINARY = {
     "Mul": ("mul", "Multiply"), "Sub": ("sub", "Subtract"), "Div": ("div", "Divide"), "Max": ("max", "Maximum"),
     "Min": ("min", "Minimum"), "Pow": ("power", "Power"), "Add": ("add", "Add"),
 }
-# ops.Activation kinds for ONNX activations that ops.py knows (so they cost exactly as in the LUT).
-_SPEC_ACT = {"Sigmoid": "sigmoid", "HardSwish": "hswish", "Tanh": "tanh", "Gelu": "gelu"}
 # Activations the DPU post-processing (PPE) applies for free after a conv / eltwise.
 _FUSABLE = ("relu", "relu6", "leaky_relu")
 
@@ -710,9 +708,8 @@ def map_graph(graph: Graph, shave_kernels=None, leaky_relu_on_dsp: bool = False)
 # ----------------------------------------------------------------------------------------------------------
 
 # Per-tile CMX workspace the compiler can use for activations (VPUX: 1936 KB on 37XX, 1440 KB on 40XX;
-# Myriad X: 1 MB for NN data), times the number of compute tiles.
+# Myriad X: 1 MB for NN data); times the device's tile count from the layer model.
 CMX_BYTES = {"VPU_2_0": 1024 * 1024, "VPU_2_7": 1936 * 1024, "VPU_4_0": 1440 * 1024}
-N_TILES = {"VPU_2_0": 1, "VPU_2_7": 2, "VPU_4_0": 6}
 DTYPE_BYTES = {"UINT8": 1, "INT8": 1, "FLOAT16": 2, "BFLOAT16": 2}
 # DRAM bandwidth in MB/s from VPUNN's hardware tables (VPU 4.0: its legacy table, the conservative one).
 DDR_MBPS = {"VPU_2_0": 20000.0, "VPU_2_7": 27000.0, "VPU_4_0": 45000.0}
@@ -1032,7 +1029,9 @@ class _FindingBuilder:
         nbytes = DTYPE_BYTES.get(self.coster.dtype, 2)
         c, h, w = dw.out_shape
         footprint = (dw.ch * dw.in_h * dw.in_w + 2 * c * h * w + pw.out_ch * h * w) * nbytes
-        cmx = CMX_BYTES.get(self.coster.device, 1 << 20) * N_TILES.get(self.coster.device, 1)
+        from vpunas.layercost import default_hardware
+
+        cmx = CMX_BYTES[self.coster.device] * default_hardware(self.coster.device)[1]
         if footprint <= cmx:
             return
         streamed = any("DDR" in n for n in it.cost_notes + nxt.cost_notes)
@@ -1043,10 +1042,11 @@ class _FindingBuilder:
         plain_ms = self.ms1(plain, it.batch)
         saving = 0.0 if plain_ms is None else pair_ms - plain_ms
         verdict = "a plain conv is predicted faster" if saving > 0 else "a plain conv is not predicted faster"
+        dma = "DMA already in their cost as DDR strips" if streamed else f"~{spill_ms:.4g} ms DMA"
         self.add(self.severity(saving), "dma_pair", it,
                  f"depthwise {dw.kernel}x{dw.kernel} + pointwise pair on {c}x{h}x{w}: {footprint / 2**20:.1f} MiB "
                  f"of activations exceed the {cmx / 2**20:.1f} MiB CMX, so the intermediate goes through DDR "
-                 f"(~{spill_ms:.4g} ms DMA); pair {pair_ms:.4g} ms vs plain {dw.kernel}x{dw.kernel} conv "
+                 f"({dma}); pair {pair_ms:.4g} ms vs plain {dw.kernel}x{dw.kernel} conv "
                  f"{_fmt_ms(plain_ms)}: {verdict}", saving, pair_ms, f"plain {dw.kernel}x{dw.kernel} conv "
                  f"{dw.ch}->{pw.out_ch}", plain_ms)
 
