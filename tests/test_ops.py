@@ -128,3 +128,25 @@ def test_shave_ops():
 def test_bad_input_is_a_clear_error(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_register_op_type_for_composite_ops():
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    @dataclass(frozen=True)
+    class TwoConvs(ops.OpSpec):
+        ch: int
+        h: int
+        w: int
+        KEY_TEMPLATE: ClassVar[str] = "twoconvs_c{ch}_{h}x{w}"
+
+        def dpu_layers(self, device, dtype="UINT8"):
+            conv = ops.Conv2d(self.ch, self.ch, 3, 1, self.h, self.w)
+            return conv.dpu_layers(device, dtype) * 2
+
+    ops.register_op_type(TwoConvs)
+    op = TwoConvs(32, 8, 8)
+    assert ops.op_from_key(op.key) == op and ops.op_from_dict(op.to_dict()) == op
+    with pytest.raises(ValueError, match="not an OpSpec"):
+        ops.register_op_type(int)

@@ -546,6 +546,18 @@ def _template_regex(cls) -> re.Pattern:
 _KEY_PARSERS = [(cls, _template_regex(cls)) for cls in OP_TYPES.values()]
 
 
+def register_op_type(cls):
+    """Make an OpSpec subclass defined elsewhere (e.g. a search space's composite op) known to
+    `op_from_dict` and, when it has a KEY_TEMPLATE over its fields, to `op_from_key`. Usable as a decorator."""
+    if not (isinstance(cls, type) and issubclass(cls, OpSpec) and dataclasses.is_dataclass(cls)):
+        raise ValueError(f"register_op_type: {cls!r} is not an OpSpec dataclass")
+    OP_TYPES[cls.__name__] = cls
+    template = getattr(cls, "KEY_TEMPLATE", None)
+    if template and all(name in {f.name for f in dataclasses.fields(cls)} for name in re.findall(r"\{(\w+)\}", template)):
+        _KEY_PARSERS.append((cls, _template_regex(cls)))
+    return cls
+
+
 def op_from_key(key: str) -> OpSpec:
     """Parse a canonical key (as produced by `op.key`) back into the op."""
     for cls, rx in _KEY_PARSERS:
