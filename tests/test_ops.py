@@ -1,6 +1,9 @@
 """Operator specs: shapes, keys, cost items, validation."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pytest
 import torch
 from torch import nn
@@ -131,9 +134,6 @@ def test_bad_input_is_a_clear_error(make, message):
 
 
 def test_register_op_type_for_composite_ops():
-    from dataclasses import dataclass
-    from typing import ClassVar
-
     @dataclass(frozen=True)
     class TwoConvs(ops.OpSpec):
         ch: int
