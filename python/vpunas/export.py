@@ -35,6 +35,10 @@ def build_model(arch: dict) -> nn.Module:
     """The plain torch network an arch description stands for."""
     space = arch.get("space")
     if space not in _BUILDERS:
+        from .spaces import list_spaces
+
+        list_spaces()  # importing the space modules registers their builders (e.g. "edsr")
+    if space not in _BUILDERS:
         raise ValueError(f"no network builder for arch space {space!r}; known: {', '.join(sorted(_BUILDERS))}")
     return _BUILDERS[space](arch)
 
