@@ -410,3 +410,22 @@ def test_unusual_nodes_never_crash(tmp_path, source):
     assert rows["slice"].unit == "unknown" and rows["sigmoid"].unit == "DSP"
     assert all(rows[n].ms is not None and rows[n].ms > 0 for n in ("asym", "grouped", "oddpool", "sigmoid"))
     assert "Total predicted latency" in report.to_text() and json.loads(report.to_json())["layers"]
+
+
+def test_quantized_qdq_model_maps_like_float():
+    """QuantizeLinear / DequantizeLinear (int8 models from NNCF / onnxruntime) vanish on the VPU: the conv,
+    its fused ReLU and the add are found as in the float model."""
+    i8, f32 = np.int8, np.float32
+    inits = [numpy_helper.from_array(np.ones((16, 16, 3, 3), i8), "wq"),
+             numpy_helper.from_array(np.array(0.1, f32), "sc"), numpy_helper.from_array(np.array(0, i8), "zp")]
+    q = lambda a, b: helper.make_node("QuantizeLinear", [a, "sc", "zp"], [b])  # noqa: E731
+    dq = lambda a, b: helper.make_node("DequantizeLinear", [a, "sc", "zp"], [b])  # noqa: E731
+    nodes = [q("x", "xq"), dq("xq", "xd"), dq("wq", "w"),
+             helper.make_node("Conv", ["xd", "w"], ["y"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["y"], ["r"], name="relu"), q("r", "rq"), dq("rq", "rd"),
+             helper.make_node("Add", ["rd", "xd"], ["out"], name="add")]
+    graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 12, 12])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)], inits)
+    items = lint.map_graph(_graph_from_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])))
+    assert [(it.node, it.op, it.unit) for it in items] == [("conv", "Conv+Relu", "DPU"), ("add", "Add", "DPU")]
+    assert items[0].spec == ops.Conv2d(16, 16, 3, 1, 12, 12, act="relu", bias=False)

@@ -27,9 +27,11 @@ _WARN_SHARE = 0.01
 
 # Nodes that only reinterpret metadata or compute shapes: no data moves on the VPU.
 _FREE_OPS = {
-    "Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Shape", "Size", "Constant",
-    "ConstantOfShape", "Cast",
+    "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Shape", "Size", "Constant", "ConstantOfShape",
 }
+# Nodes that vanish on the VPU: their output is their input (quantisation folds into the DPU's PPE), so
+# an activation after them still fuses into the conv before them.
+_TRANSPARENT_OPS = {"Identity", "Dropout", "Cast", "QuantizeLinear", "DequantizeLinear"}
 # Element-wise activations with a SHAVE kernel; value = candidate kernel names (shave2 first, then legacy).
 _SHAVE_UNARY = {
     "Sigmoid": ("sigmoid", "Sigmoid"), "HardSigmoid": ("hsigmoid", "hardsigmoid", "HardSigmoid"),
@@ -272,11 +274,13 @@ class _Mapper:
         self.shave_kernels = shave_kernels  # names the SHAVE cost model knows; None = not checked
         self.items: list[Item] = []
         self.item_of_tensor: dict[str, Item] = {}   # output tensor -> item producing it
+        self.folded: set = set()                    # tensors computed from constants / shapes only
         self.free_nodes = 0
 
     # -- helpers -------------------------------------------------------------------------------------
     def _is_activation(self, name) -> bool:
-        return bool(name) and name not in self.g.constants and self.g.shape(name) is not None
+        return (bool(name) and name not in self.g.constants and name not in self.folded
+                and self.g.shape(name) is not None)
 
     def _single_consumer(self, tensor) -> bool:
         return len(self.g.consumers.get(tensor, [])) == 1 and tensor not in self.g.outputs
@@ -339,11 +343,13 @@ class _Mapper:
             if not data_inputs or all(self._is_shape_tensor(i) for i in data_inputs):
                 # Constant folding / shape arithmetic: nothing runs on the device.
                 self.free_nodes += 1
-                for o in node.outputs:
-                    self.item_of_tensor.pop(o, None)
+                self.folded.update(o for o in node.outputs if o)
                 continue
             if any(self.g.shape(o) is None for o in node.outputs if o):
                 self._unknown(node, "output shape unknown after ONNX shape inference")
+                continue
+            if node.op_type in _TRANSPARENT_OPS and acts:
+                self._transparent(node, acts[0])
                 continue
             handler = getattr(self, "_map_" + node.op_type, None)
             try:
@@ -363,13 +369,16 @@ class _Mapper:
         return self.items
 
     def _is_shape_tensor(self, name) -> bool:
-        """Tensors computed from shapes only (Shape -> Gather -> Concat ...), not activations."""
+        """Tensors computed from shapes or constants only (Shape -> Gather -> Concat ...), not activations."""
         producer = self.g.producer.get(name)
-        if producer is None:
-            return False
-        if producer.op_type in ("Shape", "Size"):
-            return True
-        return name not in self.item_of_tensor and name not in self.g.inputs
+        return name in self.folded or (producer is not None and producer.op_type in ("Shape", "Size"))
+
+    def _transparent(self, node: Node, x: str):
+        self.free_nodes += 1
+        producer = self.item_of_tensor.get(x)
+        if producer is not None and node.outputs and node.outputs[0]:
+            self.item_of_tensor[node.outputs[0]] = producer
+            producer.outputs = producer.outputs + (node.outputs[0],)
 
     def _free(self, node: Node, note: str = ""):
         item = self._add(node, unit="free", note=note)
