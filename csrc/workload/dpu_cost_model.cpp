@@ -116,14 +116,15 @@ void run_rows(const ExactMlp& mlp, Encoder enc, const WorkloadRecord* w, size_t 
               uint32_t* cycles, PredictDetail* detail) {
   const size_t dsz = descriptor_size(enc);
   const size_t out_w = static_cast<size_t>(mlp.output_size());
-  std::vector<RowPlan> plans(kChunkRows);
-  std::vector<float> desc(kChunkRows * 3 * dsz);
-  std::vector<float> nn_out(kChunkRows * 3 * out_w);
-  std::vector<float> nn_first(kChunkRows * 3);
+  const size_t cap = std::min(kChunkRows, end - begin);  // small calls get small scratch
+  std::vector<RowPlan> plans(cap);
+  std::vector<float> desc(cap * 3 * dsz);
+  std::vector<float> nn_out(cap * 3 * out_w);
+  std::vector<float> nn_first(cap * 3);
   const bool want_raw = detail != nullptr;
 
-  for (size_t c0 = begin; c0 < end; c0 += kChunkRows) {
-    const size_t m = std::min(kChunkRows, end - c0);
+  for (size_t c0 = begin; c0 < end; c0 += cap) {
+    const size_t m = std::min(cap, end - c0);
     int32_t slots = 0;
     auto add_desc = [&](const WorkloadRecord& r) -> int32_t {
       float* d = desc.data() + static_cast<size_t>(slots) * dsz;

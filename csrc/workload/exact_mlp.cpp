@@ -1,9 +1,13 @@
-// VPUNN-exact MLP forward pass (see exact_mlp.h). Never let the compiler fuse multiply and add here:
-// VPUNN's reference build does not, and fusing changes the last bits.
+// VPUNN-exact MLP forward pass (see exact_mlp.h).
+// On x86-64 this file is built for the baseline ISA and the AVX kernels target "avx" only: neither has
+// FMA instructions, so no multiply-add can be fused (VPUNN's reference build does not fuse either).
+// Elsewhere, tell the compiler not to contract.
+#if !(defined(__x86_64__) || defined(_M_X64))
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
+#endif
 #endif
 
 #include "workload/exact_mlp.h"
@@ -23,7 +27,7 @@ namespace vpunas {
 namespace workload {
 namespace {
 
-constexpr int kLanes = 8;  // workloads evaluated side by side
+constexpr int kV = 8;  // neurons per vector
 
 float activate(float v, vpunn::Activation a) {
   switch (a) {
@@ -33,92 +37,89 @@ float activate(float v, vpunn::Activation a) {
   }
 }
 
-// One dense layer for 8 workloads; xt / yt are transposed: element k of workload s at [k * 8 + s].
-template <class L>
-void layer_scalar(const L& layer, const float* xt, float* yt) {
-  const int K = layer.in;
-  for (int i = 0; i < layer.out; ++i) {
-    const float* w = layer.weight.data() + static_cast<size_t>(i) * K;
-    float s[kLanes];
-    if ((static_cast<long>(i) * K) % 4 == 0) {  // 16-byte aligned weight row: VPUNN's SSE dot product
-      float r[4][kLanes] = {};
-      const int blocks = K / 32;
-      for (int b = 0; b < blocks; ++b) {
-        const int base = b * 32;
-        for (int l = 0; l < 4; ++l) {
-          for (int j = 0; j < kLanes; ++j) {
-            auto x = [&](int k) { return xt[k * kLanes + j]; };
-            float v1 = x(base + l) * w[base + l] + x(base + 4 + l) * w[base + 4 + l];
-            const float v2 = x(base + 8 + l) * w[base + 8 + l] + x(base + 12 + l) * w[base + 12 + l];
-            float v3 = x(base + 16 + l) * w[base + 16 + l] + x(base + 20 + l) * w[base + 20 + l];
-            const float v4 = x(base + 24 + l) * w[base + 24 + l] + x(base + 28 + l) * w[base + 28 + l];
-            v1 = v1 + v2;
-            v3 = v3 + v4;
-            v1 = v1 + v3;
-            r[l][j] = r[l][j] + v1;
-          }
-        }
+// ---- portable kernels: s[j] for 8 neurons of a set, exact VPUNN order per neuron
+void aligned_scalar(const float* x, int K, const float* wt, int ld, float* s) {
+  float r[4][kV] = {};
+  const int blocks = K / 32;
+  for (int b = 0; b < blocks; ++b) {
+    const int base = b * 32;
+    for (int l = 0; l < 4; ++l) {
+      for (int j = 0; j < kV; ++j) {
+        auto p = [&](int k) { return x[k] * wt[static_cast<size_t>(k) * ld + j]; };
+        float v1 = p(base + l) + p(base + 4 + l);
+        const float v2 = p(base + 8 + l) + p(base + 12 + l);
+        float v3 = p(base + 16 + l) + p(base + 20 + l);
+        const float v4 = p(base + 24 + l) + p(base + 28 + l);
+        v1 = v1 + v2;
+        v3 = v3 + v4;
+        v1 = v1 + v3;
+        r[l][j] = r[l][j] + v1;
       }
-      for (int j = 0; j < kLanes; ++j) s[j] = (r[0][j] + r[1][j]) + (r[2][j] + r[3][j]);
-      for (int k = blocks * 32; k < K; ++k)
-        for (int j = 0; j < kLanes; ++j) s[j] = s[j] + xt[k * kLanes + j] * w[k];
-    } else {  // unaligned row: plain sequential sum
-      for (int j = 0; j < kLanes; ++j) s[j] = 0.0f;
-      for (int k = 0; k < K; ++k)
-        for (int j = 0; j < kLanes; ++j) s[j] = s[j] + xt[k * kLanes + j] * w[k];
     }
-    for (int j = 0; j < kLanes; ++j) yt[i * kLanes + j] = activate(s[j] + layer.bias[i], layer.act);
   }
+  for (int j = 0; j < kV; ++j) s[j] = (r[0][j] + r[1][j]) + (r[2][j] + r[3][j]);
+  for (int k = blocks * 32; k < K; ++k)
+    for (int j = 0; j < kV; ++j) s[j] = s[j] + x[k] * wt[static_cast<size_t>(k) * ld + j];
+}
+
+void sequential_scalar(const float* x, int K, const float* wt, int ld, float* s) {
+  for (int j = 0; j < kV; ++j) s[j] = 0.0f;
+  for (int k = 0; k < K; ++k)
+    for (int j = 0; j < kV; ++j) s[j] = s[j] + x[k] * wt[static_cast<size_t>(k) * ld + j];
 }
 
 #ifdef VPUNAS_EXACT_AVX
-// Same arithmetic, 8 workloads per AVX register. Target "avx" only: no FMA instructions exist, so none
-// can be fused in.
-template <class L>
-__attribute__((target("avx"))) void layer_avx(const L& layer, const float* xt, float* yt) {
-  const int K = layer.in;
-  auto X = [xt](int k) { return _mm256_loadu_ps(xt + k * kLanes); };
-  for (int i = 0; i < layer.out; ++i) {
-    const float* w = layer.weight.data() + static_cast<size_t>(i) * K;
-    auto W = [w](int k) { return _mm256_set1_ps(w[k]); };
-    __m256 s;
-    if ((static_cast<long>(i) * K) % 4 == 0) {
-      __m256 r[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-      const int blocks = K / 32;
-      for (int b = 0; b < blocks; ++b) {
-        const int base = b * 32;
-        for (int l = 0; l < 4; ++l) {
-          __m256 v1 = _mm256_add_ps(_mm256_mul_ps(X(base + l), W(base + l)),
-                                    _mm256_mul_ps(X(base + 4 + l), W(base + 4 + l)));
-          const __m256 v2 = _mm256_add_ps(_mm256_mul_ps(X(base + 8 + l), W(base + 8 + l)),
-                                          _mm256_mul_ps(X(base + 12 + l), W(base + 12 + l)));
-          __m256 v3 = _mm256_add_ps(_mm256_mul_ps(X(base + 16 + l), W(base + 16 + l)),
-                                    _mm256_mul_ps(X(base + 20 + l), W(base + 20 + l)));
-          const __m256 v4 = _mm256_add_ps(_mm256_mul_ps(X(base + 24 + l), W(base + 24 + l)),
-                                          _mm256_mul_ps(X(base + 28 + l), W(base + 28 + l)));
-          v1 = _mm256_add_ps(v1, v2);
-          v3 = _mm256_add_ps(v3, v4);
-          v1 = _mm256_add_ps(v1, v3);
-          r[l] = _mm256_add_ps(r[l], v1);
-        }
-      }
-      s = _mm256_add_ps(_mm256_add_ps(r[0], r[1]), _mm256_add_ps(r[2], r[3]));
-      for (int k = blocks * 32; k < K; ++k) s = _mm256_add_ps(s, _mm256_mul_ps(X(k), W(k)));
-    } else {
-      s = _mm256_setzero_ps();
-      for (int k = 0; k < K; ++k) s = _mm256_add_ps(s, _mm256_mul_ps(X(k), W(k)));
-    }
-    s = _mm256_add_ps(s, _mm256_set1_ps(layer.bias[i]));
-    if (layer.act == vpunn::Activation::Relu) {
-      s = _mm256_max_ps(s, _mm256_setzero_ps());  // max(x, 0): x for x > 0, else +0 (x = -0 -> 0 too)
-      _mm256_storeu_ps(yt + i * kLanes, s);
-    } else {
-      _mm256_storeu_ps(yt + i * kLanes, s);
-      if (layer.act != vpunn::Activation::None)
-        for (int j = 0; j < kLanes; ++j) yt[i * kLanes + j] = activate(yt[i * kLanes + j], layer.act);
-    }
+#define VPUNAS_P(k) _mm256_mul_ps(_mm256_set1_ps(x[k]), _mm256_loadu_ps(wt + static_cast<size_t>(k) * ld))
+__attribute__((target("avx"))) void aligned_avx(const float* x, int K, const float* wt, int ld, float* out) {
+  __m256 r0 = _mm256_setzero_ps(), r1 = r0, r2 = r0, r3 = r0;
+  const int blocks = K / 32;
+  for (int b = 0; b < blocks; ++b) {
+    const int base = b * 32;
+#define VPUNAS_LANE(l, r)                                                                 \
+  {                                                                                       \
+    __m256 v1 = _mm256_add_ps(VPUNAS_P(base + (l)), VPUNAS_P(base + 4 + (l)));            \
+    const __m256 v2 = _mm256_add_ps(VPUNAS_P(base + 8 + (l)), VPUNAS_P(base + 12 + (l))); \
+    __m256 v3 = _mm256_add_ps(VPUNAS_P(base + 16 + (l)), VPUNAS_P(base + 20 + (l)));      \
+    const __m256 v4 = _mm256_add_ps(VPUNAS_P(base + 24 + (l)), VPUNAS_P(base + 28 + (l))); \
+    v1 = _mm256_add_ps(v1, v2);                                                           \
+    v3 = _mm256_add_ps(v3, v4);                                                           \
+    v1 = _mm256_add_ps(v1, v3);                                                           \
+    r = _mm256_add_ps(r, v1);                                                             \
   }
+    VPUNAS_LANE(0, r0)
+    VPUNAS_LANE(1, r1)
+    VPUNAS_LANE(2, r2)
+    VPUNAS_LANE(3, r3)
+#undef VPUNAS_LANE
+  }
+  __m256 s = _mm256_add_ps(_mm256_add_ps(r0, r1), _mm256_add_ps(r2, r3));
+  for (int k = blocks * 32; k < K; ++k) s = _mm256_add_ps(s, VPUNAS_P(k));
+  _mm256_storeu_ps(out, s);
 }
+
+// Four independent 8-neuron chains at once (sequential order along k inside each chain).
+__attribute__((target("avx"))) void sequential4_avx(const float* x, int K, const float* wt, int ld, float* out) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  for (int k = 0; k < K; ++k) {
+    const __m256 xk = _mm256_set1_ps(x[k]);
+    const float* w = wt + static_cast<size_t>(k) * ld;
+    s0 = _mm256_add_ps(s0, _mm256_mul_ps(xk, _mm256_loadu_ps(w)));
+    s1 = _mm256_add_ps(s1, _mm256_mul_ps(xk, _mm256_loadu_ps(w + 8)));
+    s2 = _mm256_add_ps(s2, _mm256_mul_ps(xk, _mm256_loadu_ps(w + 16)));
+    s3 = _mm256_add_ps(s3, _mm256_mul_ps(xk, _mm256_loadu_ps(w + 24)));
+  }
+  _mm256_storeu_ps(out, s0);
+  _mm256_storeu_ps(out + 8, s1);
+  _mm256_storeu_ps(out + 16, s2);
+  _mm256_storeu_ps(out + 24, s3);
+}
+
+__attribute__((target("avx"))) void sequential1_avx(const float* x, int K, const float* wt, int ld, float* out) {
+  __m256 s = _mm256_setzero_ps();
+  for (int k = 0; k < K; ++k) s = _mm256_add_ps(s, VPUNAS_P(k));
+  _mm256_storeu_ps(out, s);
+}
+#undef VPUNAS_P
 #endif
 
 }  // namespace
@@ -130,8 +131,30 @@ ExactMlp::ExactMlp(const vpunn::ModelFile& f) {
     if (l.in != prev || l.in <= 0 || l.out <= 0 || l.weight.size() != static_cast<size_t>(l.in) * l.out ||
         l.bias.size() != static_cast<size_t>(l.out))
       throw InputError("VPUNN model '" + f.name + "': inconsistent layer shapes");
-    layers_.push_back({l.in, l.out, l.act, l.weight, l.bias});
-    max_width_ = std::max({max_width_, l.in, l.out});
+    Layer L;
+    L.in = l.in;
+    L.out = l.out;
+    L.act = l.act;
+    // VPUNN's dot product takes the SSE path when the weight row starts 16-byte aligned.
+    for (int i = 0; i < l.out; ++i) {
+      NeuronSet& s = (static_cast<long>(i) * l.in) % 4 == 0 ? L.aligned : L.sequential;
+      s.index.push_back(i);
+    }
+    for (NeuronSet* s : {&L.aligned, &L.sequential}) {
+      s->count = static_cast<int>(s->index.size());
+      s->padded = (s->count + 4 * kV - 1) / (4 * kV) * (4 * kV);  // whole groups of 4 vectors
+      // grouped layout [group of 32 neurons][k][32]: one group's weights are one contiguous stream
+      s->wt.assign(static_cast<size_t>(l.in) * s->padded, 0.0f);
+      s->bias.assign(s->padded, 0.0f);
+      for (int j = 0; j < s->count; ++j) {
+        const int i = s->index[j], g = j / (4 * kV), c = j % (4 * kV);
+        for (int k = 0; k < l.in; ++k)
+          s->wt[(static_cast<size_t>(g) * l.in + k) * (4 * kV) + c] = l.weight[static_cast<size_t>(i) * l.in + k];
+        s->bias[j] = l.bias[i];
+      }
+    }
+    max_width_ = std::max({max_width_, l.in, l.out, L.aligned.padded, L.sequential.padded});
+    layers_.push_back(std::move(L));
     prev = l.out;
   }
   input_size_ = f.layers.front().in;
@@ -141,26 +164,60 @@ ExactMlp::ExactMlp(const vpunn::ModelFile& f) {
 #endif
 }
 
-void ExactMlp::forward(const float* x, size_t n, float* y) const {
-  std::vector<float> a(static_cast<size_t>(max_width_) * kLanes), b(a.size());
-  for (size_t g = 0; g < n; g += kLanes) {
-    const size_t m = std::min<size_t>(kLanes, n - g);
-    std::fill(a.begin(), a.end(), 0.0f);
-    for (size_t j = 0; j < m; ++j)
-      for (int k = 0; k < input_size_; ++k) a[static_cast<size_t>(k) * kLanes + j] = x[(g + j) * input_size_ + k];
-    float* cur = a.data();
-    float* nxt = b.data();
-    for (const Layer& l : layers_) {
+// Evaluates `m` (<= kBlock) workloads together: each group of 32 neurons' weights is loaded once from
+// memory and reused from L1 for every workload of the block (the big models do not fit in L2).
+void ExactMlp::forward_block(const float* x, size_t m, float* y, float* a, float* b, float* tmp) const {
+  const size_t w = static_cast<size_t>(max_width_);
+  const float* cur = x;
+  size_t cur_ld = static_cast<size_t>(input_size_);
+  float* bufs[2] = {a, b};
+  int which = 0;
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    const Layer& L = layers_[li];
+    const bool last = li + 1 == layers_.size();
+    float* out = last ? y : bufs[which];
+    const size_t out_ld = last ? static_cast<size_t>(output_size_) : w;
+    for (int set = 0; set < 2; ++set) {
+      const NeuronSet& s = set == 0 ? L.aligned : L.sequential;
+      if (s.count == 0) continue;
+      const int ld = 4 * kV;
+      for (int v = 0; v < s.padded; v += 4 * kV) {
+        const float* wt = s.wt.data() + static_cast<size_t>(v) * L.in;
+        for (size_t r = 0; r < m; ++r) {
+          const float* xr = cur + r * cur_ld;
+          float* t = tmp + r * w + v;
 #ifdef VPUNAS_EXACT_AVX
-      if (use_avx_) layer_avx(l, cur, nxt);
-      else layer_scalar(l, cur, nxt);
-#else
-      layer_scalar(l, cur, nxt);
+          if (use_avx_) {
+            if (set == 0) {
+              for (int q = 0; q < 4; ++q) aligned_avx(xr, L.in, wt + q * kV, ld, t + q * kV);
+            } else {
+              sequential4_avx(xr, L.in, wt, ld, t);
+            }
+            continue;
+          }
 #endif
-      std::swap(cur, nxt);
+          for (int q = 0; q < 4; ++q) {
+            if (set == 0) aligned_scalar(xr, L.in, wt + q * kV, ld, t + q * kV);
+            else sequential_scalar(xr, L.in, wt + q * kV, ld, t + q * kV);
+          }
+        }
+      }
+      for (size_t r = 0; r < m; ++r)
+        for (int j = 0; j < s.count; ++j)
+          out[r * out_ld + s.index[j]] = activate(tmp[r * w + j] + s.bias[j], L.act);
     }
-    for (size_t j = 0; j < m; ++j)
-      for (int o = 0; o < output_size_; ++o) y[(g + j) * output_size_ + o] = cur[static_cast<size_t>(o) * kLanes + j];
+    cur = out;
+    cur_ld = out_ld;
+    which ^= 1;
+  }
+}
+
+void ExactMlp::forward(const float* x, size_t n, float* y) const {
+  const size_t block = std::min(n, kBlock);
+  std::vector<float> a(block * max_width_), b(a.size()), tmp(a.size());
+  for (size_t r = 0; r < n; r += kBlock) {
+    const size_t m = std::min(kBlock, n - r);
+    forward_block(x + r * input_size_, m, y + r * output_size_, a.data(), b.data(), tmp.data());
   }
 }
 

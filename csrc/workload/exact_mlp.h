@@ -5,7 +5,8 @@
 // (pairwise products, a fixed add tree, horizontal add, then a sequential tail); other rows sum
 // sequentially. No fused multiply-add. Bias is added afterwards. Matching that order makes every NN
 // value identical to the library's, so cycle counts match exactly instead of "within 2 cycles".
-// Speed comes from vectorising across 8 workloads (each lane follows the exact scalar order).
+// Speed comes from vectorising across 8 output neurons that share the same order (each lane follows
+// the exact scalar sequence of its own neuron), so one workload costs one pass over the weights.
 #pragma once
 #include <cstddef>
 #include <vector>
@@ -24,12 +25,20 @@ class ExactMlp {
   void forward(const float* x, size_t n, float* y) const;
 
  private:
+  // Output neurons of one layer that share a summation order, weights transposed to [in][padded count].
+  struct NeuronSet {
+    int count = 0, padded = 0;  // padded to a multiple of 8
+    std::vector<float> wt;      // [in][padded]
+    std::vector<float> bias;    // [padded]
+    std::vector<int> index;     // neuron number in the layer, [count]
+  };
   struct Layer {
     int in = 0, out = 0;
     vpunn::Activation act = vpunn::Activation::None;
-    std::vector<float> weight;  // [out][in], as in the file
-    std::vector<float> bias;    // [out]
+    NeuronSet aligned, sequential;  // VPUNN's SSE order / plain sequential order
   };
+  static constexpr size_t kBlock = 16;  // workloads sharing each weight load
+  void forward_block(const float* x, size_t m, float* y, float* a, float* b, float* tmp) const;
   std::vector<Layer> layers_;
   int input_size_ = 0, output_size_ = 0, max_width_ = 1;
   bool use_avx_ = false;
