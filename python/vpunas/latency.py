@@ -205,7 +205,10 @@ def discrete_latency(choices, F, mask=None, n_threads: int = 0) -> np.ndarray:
 
 
 def count_within(choices, F, target_ms: float, mask=None, n_threads: int = 0) -> int:
-    """How many of the B architectures [B, N] have latency <= target_ms."""
+    """How many of the B architectures [B, N] have latency <= target_ms.
+
+    F covers the searchable blocks only: subtract the fixed ops (`table.fixed_latency_ms(space)`) from a
+    whole-network target first."""
     arr = _choices_array(choices)
     F, mask = _matrix_and_mask(F, mask, arr.shape[1])
     return int(_core.count_within(arr, F, float(target_ms), mask, n_threads))
