@@ -154,9 +154,11 @@ def load_graph(path, input_shapes=None) -> Graph:
                 d.Clear()
                 d.dim_value = v
         elif any(v <= 0 for v in current):
+            example = ",".join(str(v) if v > 0 else ("1" if i == 0 else "<" + (d.dim_param or "?") + ">")
+                               for i, (v, d) in enumerate(zip(current, dims)))
             raise LintInputError(
                 f"input '{vi.name}' has a dynamic shape ({_fmt_dims(dims)}); give a fixed one with "
-                f"--input-shape {vi.name}=" + ",".join(str(v if v > 0 else 1) for v in current))
+                f"--input-shape {vi.name}={example} (numbers in place of <...>)")
     # Drop stale intermediate shapes (they may carry the old symbolic dims) and infer afresh.
     del graph.value_info[:]
     try:
