@@ -13,6 +13,9 @@ from vpunas.lut import CostResult, LatencyTable, VpuCostSource, split_h, split_k
 from tests.conftest import model_path
 
 CLOCK_MHZ = {"VPU_2_0": 700.0, "VPU_2_7": 1300.0, "VPU_4_0": 1700.0}
+MODEL_SHA256 = {"vpu_2_0": "afb764be0083ec64c2a12f2dc839f8745f9e49dbedc79b544e925d6fc14b774c",
+                "vpu_2_7": "53317a0e3d92551a0d63e67b2ddd0ecb74761f8220d5d9cdf2772f45a4c9d9cf",
+                "vpu_4_0": "2f6e9eb57b13982c719b44321b2d5b49ea2df34571a871cc2759afe555cf7eba"}
 
 
 # ----- a tiny space and a stand-in cost source (format / lookup tests need no model files) -----------
@@ -193,7 +196,8 @@ def test_lut_entries_equal_golden_layer_costs(golden_dir, stem, device):
     for op, cycles in pairs:
         assert table.latency_ms(op) == pytest.approx(cycles / (CLOCK_MHZ[device] * 1e3), rel=1e-12), op.key
     meta = table.source
-    assert meta["kind"] == "vpunn" and meta["model"] == f"{stem}.vpunn" and len(meta["sha256"]) == 64
+    assert meta["kind"] == "vpunn" and meta["model"] == f"{stem}.vpunn" and meta["device"] == device
+    assert meta["sha256"] == MODEL_SHA256[stem]  # the hashes the golden README lists
 
 
 def test_mbconv_entry_is_the_sum_of_its_layers(golden_dir):

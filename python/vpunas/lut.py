@@ -172,7 +172,9 @@ class VpuCostSource:
             src = {"kind": "vpunn", "model": self.model_path.name, "sha256": self._sha256,
                    "nn_name": getattr(self.dpu_model, "nn_name", None)}
         src.update({"device": self.device, "dtype": self.dtype, "dpu_clock_mhz": self.clock_mhz,
-                    "layer": self.layer_model.describe() if hasattr(self.layer_model, "describe") else "best strategy",
+                    "layer": {"n_dpu": self.layer_model.n_dpu, "n_tiles": self.layer_model.n_tiles,
+                              "strategy": "best of " + "/".join(self.layer_model.strategies),
+                              "too_big_layers": "H-strips (or output-channel groups) with input/output in DDR"},
                     "shave": ("VPUNN shave2 fitted kernels, legacy table as fallback, params from "
                               f"{self.shave_dir.name}/" if self.shave_model is not None else
                               "no SHAVE parameter files: DSP kernels estimated at 1 cycle per output byte"),
