@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -45,10 +45,12 @@ def run_classification(out_dir: str | Path, *, data: str | Path | None = None, p
                        search_train_size: int | None = None, valid_size: int = 5000,
                        train_size: int | None = None, test_size: int | None = None,
                        baseline: bool = True, export: bool = True, bench_repeats: int = 200,
-                       resume: bool = False, quiet: bool = False, torch_device: str = "cpu") -> dict:
+                       resume: bool = False, quiet: bool = False, torch_device: str = "cpu",
+                       target_frac: float | None = None) -> dict:
     """Run the whole pipeline into out_dir; returns {'rows': [...], 'search': {...}, 'report': path}.
 
     Under torchrun only the search runs on every rank; rank 0 alone retrains, exports and reports.
+    `target_frac` sets the latency target to that fraction of the baseline's predicted latency.
     """
     out_dir = Path(out_dir)
     search_cfg = search_cfg or SearchConfig()
@@ -62,6 +64,12 @@ def run_classification(out_dir: str | Path, *, data: str | Path | None = None, p
     search_train, search_valid = split_train_valid(train_full, valid_size, seed=search_cfg.seed,
                                                    train_size=search_train_size)
     latency = build_latency_terms(space, device, vpunn_model_for(device, model_dir), lut)
+    if target_frac is not None:
+        if not 0 < target_frac <= 2:
+            raise ValueError(f"target_frac must be in (0, 2], got {target_frac}")
+        base_ms = latency.discrete(space.choices_from_arch(mobilenetv2_arch(space)))
+        search_cfg = replace(search_cfg, target_ms=round(base_ms * target_frac, 6))
+        _log(f"latency target {search_cfg.target_ms:.4f} ms = {target_frac:g} x baseline {base_ms:.4f} ms", quiet)
     _log(f"space {space.name}: {len(space.blocks)} searched blocks x {space.num_choices} candidates; "
          f"latency from {latency.source} ({device}); search on {len(search_train)} train / "
          f"{len(search_valid)} valid images", quiet)

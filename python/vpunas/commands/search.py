@@ -20,6 +20,8 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
                         "hinge = CE + lambda*max(0, E[lat]/target - 1)")
     g.add_argument("--lambda-lat", type=float, default=0.05, help="lambda_2 (initial value with --auto-lambda)")
     g.add_argument("--target-ms", type=float, default=None, help="latency target on --device, ms")
+    g.add_argument("--target-frac", type=float, default=None,
+                   help="latency target as a fraction of the MobileNetV2-style baseline's (instead of --target-ms)")
     g.add_argument("--beta", type=float, default=0.6, help="exponent of the 'mul' form")
     g.add_argument("--auto-lambda", action="store_true", help="adapt lambda so that E[lat] reaches --target-ms")
     g.add_argument("--max-steps", type=int, default=None, help="cap on steps per epoch (quick runs)")
@@ -61,6 +63,8 @@ def _run_classification(args) -> int:
     from ..classification import run_classification
     from ..search import TrainConfig
 
+    if args.target_ms is not None and args.target_frac is not None:
+        raise ValueError("give either --target-ms or --target-frac, not both")
     if args.threads:
         import torch
 
@@ -75,7 +79,8 @@ def _run_classification(args) -> int:
                            train_cfg=train_cfg, search_train_size=args.search_train_size,
                            valid_size=args.valid_size, train_size=args.train_size, test_size=args.test_size,
                            baseline=not args.no_baseline, export=not args.no_export,
-                           bench_repeats=args.bench_repeats, resume=args.resume, torch_device=torch_device)
+                           bench_repeats=args.bench_repeats, resume=args.resume, torch_device=torch_device,
+                           target_frac=args.target_frac)
     finally:
         import torch.distributed as dist
 
