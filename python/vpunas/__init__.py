@@ -2,6 +2,9 @@
 
 __version__ = "0.1.0"
 
+# workload: DPU cost models (VPUNN .vpunn files, VPUNN's analytic estimate), workloads in VPUNN's CSV format
+from vpunas.costmodel import TheoreticalCostModel, VPUNN, Workload, read_workloads_csv  # noqa: E402
+
 # layer: layer -> tiles -> DPU workloads costs, DSP (SHAVE) kernel costs
 from vpunas.layercost import LayerCostModel, ShaveCostModel  # noqa: E402
 

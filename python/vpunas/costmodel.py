@@ -327,3 +327,41 @@ class TheoreticalCostModel(_CostModelBase):
 def theoretical_cycles(workloads) -> np.ndarray:
     """VPUNN's analytic cycles (uint64, like DPUInfo) of the adapted workloads, errors not applied."""
     return _core.theoretical_dpu_cycles(_as_records(workloads))
+
+
+def run_predict(workloads_csv: Path, *, model: str | None = None, device: str | None = None,
+                output: Path | None = None, threads: int = 0) -> str:
+    """CSV in, CSV out (workload columns + cycles, cycles_error, latency_ms); returns a summary table."""
+    import io
+    import sys
+    import time
+
+    wl = read_workloads_csv(workloads_csv)
+    cost = VPUNN(model, device=device) if model else TheoreticalCostModel(device or "VPU_2_7")
+    t0 = time.perf_counter()
+    cycles = cost.predict(wl, threads=threads)
+    dt = time.perf_counter() - t0
+    ms = cost.latency_ms(cycles)
+    fh = open(output, "w", newline="") if output else io.StringIO()
+    try:
+        w = csv.writer(fh)
+        w.writerow(["id"] + WORKLOAD_COLUMNS + ["cycles", "cycles_error", "latency_ms"])
+        for i, item in enumerate(to_workloads(wl)):
+            row = [i] + ["" if getattr(item, c) is None else
+                         (f"{getattr(item, c):.9g}" if isinstance(getattr(item, c), float) else getattr(item, c))
+                         for c in WORKLOAD_COLUMNS]
+            c = int(cycles[i])
+            row += [c, error_name(c), "" if np.isnan(ms[i]) else f"{ms[i]:.9g}"]
+            w.writerow(row)
+        if not output:
+            sys.stdout.write(fh.getvalue())
+    finally:
+        fh.close()
+    err = is_error(cycles)
+    names, counts = np.unique([error_name(int(c)) for c in cycles[err]], return_counts=True)
+    lines = [f"| model | device | workloads | ok | refused | total latency (ms) | time (s) |",
+             "|---|---|---|---|---|---|---|",
+             f"| {getattr(cost, 'nn_name', 'analytic estimate')} | {cost.device} | {len(wl)} | {int((~err).sum())} "
+             f"| {int(err.sum())} | {np.nansum(ms):.6g} | {dt:.3f} |"]
+    lines += [f"  {n}: {k}" for n, k in zip(names, counts)]
+    return "\n".join(lines)
