@@ -429,3 +429,15 @@ def test_quantized_qdq_model_maps_like_float():
     items = lint.map_graph(_graph_from_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])))
     assert [(it.node, it.op, it.unit) for it in items] == [("conv", "Conv+Relu", "DPU"), ("add", "Add", "DPU")]
     assert items[0].spec == ops.Conv2d(16, 16, 3, 1, 12, 12, act="relu", bias=False)
+
+
+def test_global_pool_too_large_for_one_kernel_is_staged(tmp_path, source):
+    path = _export(TinyMobileNetV2(), (1, 3, 32, 32), tmp_path / "mbv2_32.onnx")  # global pool over 16x16
+    report = lint.lint_model(path, cost_source=source)
+    gap = _by_op(report.items, "GlobalAveragePool")[0]
+    assert not gap.error and "8x8 then 2x2" in gap.note
+    L = ops.DpuLayer
+    stages = [L("AVEPOOL", 16, 16, 32, 2, 2, 32, 8, 8, 8, 8, device=DEVICE),
+              L("AVEPOOL", 2, 2, 32, 1, 1, 32, 2, 2, 2, 2, device=DEVICE)]
+    assert gap.dpu_ms == pytest.approx(_layer_ms(source, stages), rel=1e-12)
+    assert report.worst_severity() != "error"

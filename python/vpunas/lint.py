@@ -818,10 +818,44 @@ def _shave_kernels(source):
     return set(shave.operators("shave2")) | set(shave.operators("SHAVE"))
 
 
+def _staged_global_pool(spec: ops.GlobalAvgPool):
+    """A global average pool as successive smaller pools (kernel = stride), the way compilers handle kernels
+    too large for the DPU; None when a side has a prime factor above 8."""
+    def factors(n):
+        out = []
+        while n > 1:
+            f = next((d for d in range(8, 1, -1) if n % d == 0), None)
+            if f is None:
+                return None
+            out.append(f)
+            n //= f
+        return out
+
+    fh, fw = factors(spec.h), factors(spec.w)
+    if fh is None or fw is None:
+        return None
+    n = max(len(fh), len(fw))
+    fh, fw = fh + [1] * (n - len(fh)), fw + [1] * (n - len(fw))
+    c, h, w, layers = ops.align16(spec.ch), spec.h, spec.w, []
+    for kh, kw in zip(fh, fw):
+        layers.append(_conv_layer("AVEPOOL", c, h, w, c, h // kh, w // kw, kh, kw, kh, kw, (0, 0, 0, 0)))
+        h, w = h // kh, w // kw
+    stages = " then ".join(f"{kh}x{kw}" for kh, kw in zip(fh, fw))
+    return RawOp(f"staged_gap_c{spec.ch}_{spec.h}x{spec.w}", tuple(layers), out_ch=spec.ch), stages
+
+
 def cost_items(items, coster: Coster) -> None:
     """Fill dpu_ms / dsp_ms of every costed item (per image times the batch), errors and cost notes."""
     costed = [it for it in items if it.spec is not None and it.unit not in ("free", "unknown")]
-    for it, r in zip(costed, coster.results([it.spec for it in costed])):
+    results = coster.results([it.spec for it in costed])
+    for i, (it, r) in enumerate(zip(costed, results)):
+        staged = _staged_global_pool(it.spec) if r.error and isinstance(it.spec, ops.GlobalAvgPool) else None
+        if staged is not None:
+            # VPUNN refuses the whole-map kernel: cost the pool in stages, as the compiler splits it.
+            it.spec, stages = staged
+            it.note = (it.note + "; " if it.note else "") + f"pool kernel too large for the DPU: {stages} stages"
+            results[i] = r = coster.results([it.spec])[0]
+    for it, r in zip(costed, results):
         if r.error:
             it.error = r.error
             continue
