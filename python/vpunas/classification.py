@@ -33,6 +33,33 @@ def vpunn_model_for(device: str, model_dir: str | Path | None) -> Path | None:
     return path
 
 
+FPS_ROUNDS = 3
+
+
+def _measure_fps(rows: list, repeats: int, quiet: bool) -> None:
+    """Time every model in interleaved rounds, so slow drifts of a shared machine hit all models alike."""
+    import numpy as np
+
+    from .bench import bench_onnxruntime, bench_openvino
+
+    med = {id(r): {"openvino": [], "onnxruntime": []} for r in rows}
+    last = {}
+    for _ in range(FPS_ROUNDS):
+        for r in rows:
+            xml_path, onnx_path = r["_paths"]
+            ov_res = bench_openvino(xml_path, "CPU", "f32", repeats=repeats)
+            ort_res = bench_onnxruntime(onnx_path, repeats=repeats)
+            med[id(r)]["openvino"].append(ov_res["median_ms"])
+            med[id(r)]["onnxruntime"].append(ort_res["median_ms"])
+            last[id(r)] = [ov_res, ort_res]
+    for r in rows:
+        ov_ms = float(np.median(med[id(r)]["openvino"]))
+        ort_ms = float(np.median(med[id(r)]["onnxruntime"]))
+        r.update(fps_openvino_cpu=1e3 / ov_ms, fps_onnxruntime=1e3 / ort_ms, bench=last[id(r)],
+                 bench_round_medians_ms=med[id(r)])
+        _log(f"{r['name']}: OpenVINO CPU {1e3 / ov_ms:.0f} fps, onnxruntime {1e3 / ort_ms:.0f} fps", quiet)
+
+
 def _log(msg: str, quiet: bool) -> None:
     if not quiet:
         print(msg, flush=True)
@@ -128,15 +155,15 @@ def run_classification(out_dir: str | Path, *, data: str | Path | None = None, p
             xml_path = out_dir / "models" / f"{stem}.xml"
             row["onnx"] = export_onnx(model, space.input_size, onnx_path)
             row["openvino_ir"] = export_openvino(onnx_path, xml_path, model, space.input_size)
-            if bench_repeats:
-                from .bench import bench_onnxruntime, bench_openvino
-
-                ov_res = bench_openvino(xml_path, "CPU", "f32", repeats=bench_repeats)
-                ort_res = bench_onnxruntime(onnx_path, repeats=bench_repeats)
-                row.update(fps_openvino_cpu=ov_res["fps"], fps_onnxruntime=ort_res["fps"], bench=[ov_res, ort_res])
+            row["_paths"] = (xml_path, onnx_path)
         rows.append(row)
         _log(f"{name}: top-1 {row['top1']:.2f} %, " + ", ".join(f"{d} {row[f'lat_{d}_ms']:.4f} ms"
                                                               for d in device_terms), quiet)
+
+    if export and bench_repeats:
+        _measure_fps(rows, bench_repeats, quiet)
+    for row in rows:
+        row.pop("_paths", None)
 
     from .report import write_report
 
@@ -145,8 +172,8 @@ def run_classification(out_dir: str | Path, *, data: str | Path | None = None, p
              f"search: {json.dumps(asdict(search_cfg))}", f"retrain (same for all nets): {json.dumps(asdict(train_cfg))}",
              f"search data: {len(search_train)} train / {len(search_valid)} valid; retrain {len(retrain_set)}, "
              f"test {len(test_set)} images",
-             "fps: batch 1, OpenVINO CPU with INFERENCE_PRECISION_HINT f32, median of "
-             f"{bench_repeats} runs after warm-up (shared machine: expect noise)",
+             f"fps: batch 1, OpenVINO CPU (INFERENCE_PRECISION_HINT f32) and onnxruntime, {FPS_ROUNDS} interleaved "
+             f"rounds of {bench_repeats} runs after warm-up per model; median of all (shared machine: expect noise)",
              f"derived predicted latency {result.derived_latency_ms:.4f} ms"
              + (f" vs target {result.target_ms:.4f} ms" if result.target_ms else ""),
              f"total time {time.time() - t0:.0f} s"]

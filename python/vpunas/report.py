@@ -102,6 +102,9 @@ def write_report(out_dir: str | Path, rows: list[dict], title: str = "vpunas sea
         for r in rows:
             if r is not baseline and not r.get("is_baseline"):
                 lines += [f"**{r['name']} vs {baseline['name']}**", ""] + comparison_lines(r, baseline, metric) + [""]
+    archs = [r for r in rows if r.get("blocks")]
+    if archs:
+        lines += ["## Architectures (block strings)", ""] + [f"- {r['name']}: `{r['blocks']}`" for r in archs] + [""]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     lines += [f"![accuracy vs latency]({png.name})", ""]
