@@ -227,3 +227,45 @@ def test_theoretical_source_is_labelled_an_estimate():
 def test_device_mismatch_is_an_error():
     with pytest.raises(ValueError, match="does not match"):
         VpuCostSource("VPU_4_0", model=str(model_path("vpu_2_7.vpunn")))
+
+
+# ----- CLI ---------------------------------------------------------------------------------------------
+def _cli(argv):
+    import argparse
+
+    from vpunas.commands import lut as lut_cmd
+
+    parser = argparse.ArgumentParser(prog="vpunas")
+    lut_cmd.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_build_and_show(tmp_path, capsys):
+    out = tmp_path / "small.json"
+    rc = _cli(["lut", "build", "--space", "mbconv", "--preset", "small-32", "--input", "32", "--device", "VPU_2_7",
+               "--no-progress", "-o", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "THEORETICAL ESTIMATE" in printed and str(out) in printed
+    table = LatencyTable.load(out)
+    assert table.source["kind"] == "theoretical" and table.space["registry"] == "mbconv"
+    assert _cli(["lut", "show", str(out), "--png", str(tmp_path / "m.png")]) == 0
+    shown = capsys.readouterr().out
+    assert "stage1.block1" in shown and "ir_k3_e3" in shown and "fixed ops:" in shown
+    assert (tmp_path / "m.png").stat().st_size > 1000
+    assert _cli(["lut", "show", str(out), "--flat"]) == 0
+    assert "mbconv_k3_e3_s2_i16_o32_32x32_act-relu6" in capsys.readouterr().out
+
+
+def test_cli_input_parsing():
+    from vpunas.commands.lut import parse_input_size, space_kwargs
+
+    assert parse_input_size("224") == (224, 224) and parse_input_size("360x640") == (360, 640)
+    assert space_kwargs("mbconv", None, "224") == {"preset": "mobilenetv2-224", "resolution": 224}
+    assert space_kwargs("mbconv", None, "32")["preset"] == "small-32"
+    assert space_kwargs("edsr", None, "90x160") == {"input_hw": [90, 160]}
+    with pytest.raises(ValueError, match="224 or 360x640"):
+        parse_input_size("big")
+    with pytest.raises(ValueError, match="square"):
+        space_kwargs("mbconv", None, "32x48")
