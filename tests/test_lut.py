@@ -269,3 +269,15 @@ def test_cli_input_parsing():
         parse_input_size("big")
     with pytest.raises(ValueError, match="square"):
         space_kwargs("mbconv", None, "32x48")
+
+
+def test_shave_proxy_is_recorded_and_uses_golden_kernel_cost(golden_dir, shave_dir):
+    # VPUNN has no leaky-ReLU kernel model on VPU 2.7: the entry uses the legacy Clamp kernel and says so
+    with open(golden_dir / "shave_vpu_2_7.csv", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["api"] == "SHAVE" and r["op_name"] == "Clamp"
+                   and r["in_dtype"] == "UINT8" and (r["in_w"], r["in_h"], r["in_c"]) == ("112", "112", "16"))
+    source = VpuCostSource("VPU_2_7", model=str(model_path("vpu_2_7.vpunn")), shave_params=shave_dir)
+    op = ops.Activation("leaky_relu", 16, 112, 112)
+    table = LatencyTable.build([op], source, progress=False)
+    assert table.latency_ms(op) == pytest.approx(int(row["cycles"]) / 1.3e6, rel=1e-12)
+    assert "Clamp" in table.entries[op.key]["notes"][0]

@@ -74,14 +74,16 @@ class CostResult:
 
 
 # SHAVE kernels VPUNN has no model for in its parameter files, replaced by the closest modelled kernels
-# on the same output tensor: alternatives in order of preference, each a list of kernels whose costs add.
-# The substitution is recorded in the LUT entry ("notes").
+# on the same output tensor: alternatives in order of preference, each a list of (api, kernel) whose
+# costs add (api None: shave2 first, then the legacy table). ReLU-like kernels fall back to the legacy
+# Clamp, not to VPU 2.7's fitted shave2 clamp, whose fit is ~30x slower per element than every other
+# simple element-wise kernel of that file. The substitution is recorded in the LUT entry ("notes").
 _SHAVE_PROXIES = {
-    "relu": [["clamp"]],                   # max(x, 0) is a clamp with an open top
-    "leakyrelu": [["prelu"], ["clamp"]],   # one compare + multiply per element
-    "prelu": [["clamp"]],
-    "interpolate_nearest": [["DepthToSpace"]],                    # pure data movement to the output size
-    "interpolate_bilinear": [["DepthToSpace", "Multiply", "Add"]],  # movement + weights + sum
+    "relu": [[("shave2", "prelu")], [("SHAVE", "Clamp")]],
+    "leakyrelu": [[("shave2", "prelu")], [("SHAVE", "Clamp")]],   # one compare + multiply per element
+    "prelu": [[("SHAVE", "Clamp")]],
+    "interpolate_nearest": [[(None, "DepthToSpace")]],          # pure data movement to the output size
+    "interpolate_bilinear": [[(None, "DepthToSpace"), (None, "Multiply"), (None, "Add")]],  # + weights + sum
 }
 # shave2 (fitted per device) first, then VPUNN's legacy table; names differ in case.
 _LEGACY_NAMES = {"DepthToSpace": "DepthToSpace", "clamp": "Clamp", "gelu": "Gelu", "sigmoid": "Sigmoid",
@@ -283,10 +285,11 @@ class VpuCostSource:
         if direct is not None:
             return self._cycles_ms(direct, sop.name)
         for proxies in _SHAVE_PROXIES.get(name, []):
-            parts = [self._shave_kernel_cycles(p, c, h, w) for p in proxies]
+            parts = [self._shave_kernel_cycles(k, c, h, w, api=api) for api, k in proxies]
             if all(p is not None for p in parts):
                 ms, err, _ = self._cycles_ms(sum(parts), sop.name)
-                return ms, err, f"{sop.name} ~ {' + '.join(proxies)} (no VPUNN model for {sop.name})"
+                names = " + ".join(k if api is None else f"{api}:{k}" for api, k in proxies)
+                return ms, err, f"{sop.name} ~ {names} (no VPUNN model for {sop.name} on {self.device})"
         return math.nan, f"SHAVE {sop.name}: no VPUNN model for this kernel on {self.device}", ""
 
     def _cycles_ms(self, cycles: int, name: str) -> tuple:
@@ -296,11 +299,11 @@ class VpuCostSource:
             return math.nan, f"SHAVE {name}: {costmodel.error_name(int(cycles))}", ""
         return cycles / (self.clock_mhz * 1e3), "", ""
 
-    def _shave_kernel_cycles(self, name: str, c: int, h: int, w: int):
-        """Cycles of a named kernel (shave2 first, then legacy), or None when neither API has it."""
-        for api, n in (("shave2", name), ("SHAVE", _LEGACY_NAMES.get(name, name))):
-            if n in self._shave_names[api]:
-                return int(self.shave_model.cycles(n, (c, h, w), (c, h, w), dtype=self.dtype, api=api))
+    def _shave_kernel_cycles(self, name: str, c: int, h: int, w: int, api=None):
+        """Cycles of a named kernel (shave2 first, then legacy; or only `api`), None when not offered."""
+        for a, n in (("shave2", name), ("SHAVE", _LEGACY_NAMES.get(name, name))):
+            if api in (None, a) and n in self._shave_names[a]:
+                return int(self.shave_model.cycles(n, (c, h, w), (c, h, w), dtype=self.dtype, api=a))
         return None
 
 
@@ -523,7 +526,7 @@ class LatencyTable:
             names = getattr(b, "choice_names", None)
             for j, op in enumerate(b.candidates):
                 rows.append({"block": getattr(b, "name", f"block{i}"),
-                             "candidate": names[j] if names and j < len(names) else op.key.split("_")[0],
+                             "candidate": names[j] if names and j < len(names) else _short_name(op),
                              "key": op.key, "ms": ms_text(op.key)})
         for op in space.fixed_ops:
             rows.append({"block": "fixed", "candidate": op.key.split("_")[0], "key": op.key, "ms": ms_text(op.key)})
@@ -597,6 +600,17 @@ class LatencyTable:
     def __repr__(self) -> str:
         kind = self.source.get("kind", "?")
         return f"LatencyTable({len(self.entries)} entries, device={self.device}, source={kind}, failed={len(self.failed())})"
+
+
+def _short_name(op) -> str:
+    """A readable candidate label: the op's block string when it has one (e.g. EDSR blocks), else its key."""
+    block_string = getattr(op, "block_string", None)
+    if callable(block_string):
+        try:
+            return str(block_string())
+        except Exception:  # a label only; never fail a printout over it
+            pass
+    return op.key
 
 
 def _progress(enabled: bool, total: int, desc: str):
