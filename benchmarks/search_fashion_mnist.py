@@ -63,8 +63,8 @@ def main(argv=None) -> int:
     for i, frac in enumerate(args.target_fracs):
         target = round(base_ms * frac, 5)
         cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=args.warmup_epochs, batch_size=64, w_lr=0.05,
-                           a_lr=args.a_lr, loss="add", lambda_lat=1.0 / target * 0.05, target_ms=target,
-                           auto_lambda=True, lambda_rate=0.05, seed=args.seed)
+                           a_lr=args.a_lr, loss="add", lambda_lat=0.1, target_ms=target,
+                           auto_lambda=True, lambda_rate=0.1, seed=args.seed)
         res = run_classification(out / f"target_{frac:g}", data=args.data, preset="small-32", resolution=28, in_ch=1,
                                  width_mult=args.width_mult, device="VPU_2_0", model_dir=model_dir,
                                  search_cfg=cfg, train_cfg=train_cfg, search_train_size=args.search_train_size,

@@ -68,7 +68,8 @@ def test_auto_lambda_drives_expected_latency_to_target():
     target = 0.6 * start
     _, tr = _trainer(loss="add", lambda_lat=1e-3, auto_lambda=True, target_ms=target, lambda_rate=0.5, epochs=4)
     res = tr.run()
-    assert tr.lam > 1e-3  # E[lat] above target pushed lambda up
+    assert tr.initial_lambda == pytest.approx(1e-3 / target)
+    assert tr.lam > tr.initial_lambda  # E[lat] above target pushed lambda up
     assert res.expected_latency_ms < start
     assert abs(res.expected_latency_ms - target) < abs(start - target)
 

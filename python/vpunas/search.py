@@ -9,8 +9,9 @@ The trainer needs
   * datasets (train / valid) and a `SearchConfig`.
 Loss forms (`SearchConfig.loss`): 'add'  CE + lambda * E[lat]                  (whitepaper; lambda_1 ||w||^2
 is the weight decay), 'mul' CE * (E[lat] / target)^beta, 'hinge' CE + lambda * max(0, E[lat]/target - 1).
-With `auto_lambda`, lambda is scaled by exp(rate * (E[lat]/target - 1)) after every architecture step,
-which drives E[lat] to the target.
+With `auto_lambda`, lambda starts at lambda_lat / target (so the latency term starts near lambda_lat) and is
+scaled by exp(rate * clip(E[lat]/target - 1, -1, 1)) after every architecture step, which drives E[lat]
+to the target.
 
 Everything random comes from one generator seeded by `seed` (paths) and per-epoch permutations (data),
 so a run killed and `resume`d from its last epoch checkpoint reaches the same architecture; under
@@ -112,7 +113,7 @@ class SearchConfig:
     target_ms: float | None = None
     beta: float = 0.6
     auto_lambda: bool = False
-    lambda_rate: float = 0.05
+    lambda_rate: float = 0.1
     grad_clip: float = 5.0
     seed: int = 0
     max_steps_per_epoch: int | None = None
@@ -201,7 +202,8 @@ class ProxylessSearch:
         # beta1 = 0 as in ProxylessNAS: no momentum leaks updates into paths that were not sampled.
         self.a_opt = torch.optim.Adam([self.arch.alpha], lr=config.a_lr, betas=(0.0, 0.999), eps=1e-8)
         self.gen = torch.Generator().manual_seed(config.seed + 12345)
-        self.lam = float(config.lambda_lat)
+        self.lam = float(config.lambda_lat / config.target_ms if config.auto_lambda else config.lambda_lat)
+        self.initial_lambda = self.lam
         self.epoch = 0  # next epoch to run
         self.history: list = []
 
@@ -234,8 +236,8 @@ class ProxylessSearch:
         self.a_opt.step()
         self.arch.rescale_(old, samples)
         if self.cfg.auto_lambda:
-            ratio = float(exp_lat.detach()) / self.cfg.target_ms
-            self.lam = float(min(1e3, max(1e-6, self.lam * math.exp(self.cfg.lambda_rate * (ratio - 1.0)))))
+            excess = min(1.0, max(-1.0, float(exp_lat.detach()) / self.cfg.target_ms - 1.0))
+            self.lam = float(min(1e4, max(1e-6, self.lam * math.exp(self.cfg.lambda_rate * excess))))
         return float(exp_lat.detach()), self.task.metric(out.detach(), y)
 
     # ----- loop --------------------------------------------------------------------------------------
