@@ -278,8 +278,9 @@ def test_searched_edsr_net_costs_like_the_lut(tmp_path, source):
     report = lint.lint_model(path, cost_source=source, leaky_relu_on_dsp=True)
     lut_ms = float(np.sum(source.latency_ms(arch.ops(24, 40))))
     assert report.total_ms == pytest.approx(lut_ms, rel=1e-9)
-    kinds = {(f.kind, f.node.split("/")[-1]) for f in report.findings}
+    kinds = {(f.kind, f.node.split("/")[-1]): f for f in report.findings}
     assert ("dsp_op", "LeakyRelu") in kinds and ("dsp_op", "DepthToSpace") in kinds
+    assert kinds[("dsp_op", "LeakyRelu")].replacement.startswith("ReLU fused into")
 
 
 # ----------------------------------------------------------------------------------------------- findings

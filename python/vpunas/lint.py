@@ -940,8 +940,9 @@ _DPU_REPLACEMENT = {"prelu": "leaky_relu", "gelu": "relu", "swish": "relu", "hsw
 
 
 class _FindingBuilder:
-    def __init__(self, graph: Graph, items, coster: Coster, total_ms: float):
+    def __init__(self, graph: Graph, items, coster: Coster, total_ms: float, leaky_relu_on_dsp: bool = False):
         self.g, self.items, self.coster, self.total = graph, items, coster, total_ms
+        self.leaky_relu_on_dsp = leaky_relu_on_dsp
         self.item_of_tensor = {o: it for it in items for o in it.outputs}
         self.findings: list[Finding] = []
 
@@ -1034,6 +1035,8 @@ class _FindingBuilder:
     def _dsp_activation(self, it: Item, spec, dsp_ms: float, share: str):
         kind = getattr(spec, "kind", None) or "prelu"
         repl_kind = _DPU_REPLACEMENT.get(kind)
+        if repl_kind == "leaky_relu" and self.leaky_relu_on_dsp:
+            repl_kind = "relu"  # under that assumption LeakyReLU does not fuse either
         if it.unit == "DPU+DSP":
             producer, base = it, _without_act(spec)
         else:
@@ -1100,9 +1103,9 @@ def _fmt_ms(v) -> str:
     return "not costable" if v is None else f"{v:.4g} ms"
 
 
-def find_issues(graph: Graph, items, coster: Coster, total_ms: float) -> list[Finding]:
+def find_issues(graph: Graph, items, coster: Coster, total_ms: float, leaky_relu_on_dsp: bool = False) -> list:
     """Findings with the predicted saving of each suggested change, most severe / largest saving first."""
-    return _FindingBuilder(graph, items, coster, total_ms).run()
+    return _FindingBuilder(graph, items, coster, total_ms, leaky_relu_on_dsp).run()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1282,5 +1285,5 @@ def lint_model(path, device: str | None = None, model=None, dtype: str = "UINT8"
     items = mapper.run()
     cost_items(items, coster)
     total = float(sum(it.ms or 0.0 for it in items))
-    findings = find_issues(graph, items, coster, total)
+    findings = find_issues(graph, items, coster, total, leaky_relu_on_dsp)
     return LintReport(str(path), device, dtype, dict(cost_source.metadata()), items, findings, mapper.free_nodes)
