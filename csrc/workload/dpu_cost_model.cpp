@@ -239,9 +239,11 @@ void run_rows(const ExactMlp& mlp, Encoder enc, const WorkloadRecord* w, size_t 
 
 template <class F>
 void parallel_ranges(size_t n, int threads, F&& f) {
-  size_t t = threads > 0 ? static_cast<size_t>(threads)
-                         : std::max<size_t>(1, std::thread::hardware_concurrency());
-  t = std::min(t, std::max<size_t>(1, n / kRowsPerThread));
+  const size_t most = std::max<size_t>(1, n / kRowsPerThread);
+  size_t t = 1;
+  if (most > 1)  // asking the OS for the core count costs microseconds: only when it can matter
+    t = std::min(most, threads > 0 ? static_cast<size_t>(threads)
+                                   : std::max<size_t>(1, std::thread::hardware_concurrency()));
   if (t <= 1) {
     f(size_t{0}, n);
     return;

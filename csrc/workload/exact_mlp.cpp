@@ -97,6 +97,46 @@ __attribute__((target("avx"))) void aligned_avx(const float* x, int K, const flo
   _mm256_storeu_ps(out, s);
 }
 
+// Two 8-neuron vectors of the aligned set at once (16 neurons): each broadcast of x[k] feeds both.
+#define VPUNAS_PB(k, xk, o) _mm256_mul_ps(xk, _mm256_loadu_ps(wt + static_cast<size_t>(k) * ld + (o)))
+__attribute__((target("avx"))) void aligned2_avx(const float* x, int K, const float* wt, int ld, float* out) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  const int blocks = K / 32;
+  for (int blk = 0; blk < blocks; ++blk) {
+    const int base = blk * 32;
+#define VPUNAS_LANE2(l, ra, rb)                                                              \
+  {                                                                                          \
+    __m256 xs[8];                                                                            \
+    for (int t = 0; t < 8; ++t) xs[t] = _mm256_set1_ps(x[base + 4 * t + (l)]);               \
+    __m256 p1 = _mm256_add_ps(VPUNAS_PB(base + (l), xs[0], 0), VPUNAS_PB(base + 4 + (l), xs[1], 0));     \
+    __m256 p2 = _mm256_add_ps(VPUNAS_PB(base + 8 + (l), xs[2], 0), VPUNAS_PB(base + 12 + (l), xs[3], 0)); \
+    __m256 p3 = _mm256_add_ps(VPUNAS_PB(base + 16 + (l), xs[4], 0), VPUNAS_PB(base + 20 + (l), xs[5], 0)); \
+    __m256 p4 = _mm256_add_ps(VPUNAS_PB(base + 24 + (l), xs[6], 0), VPUNAS_PB(base + 28 + (l), xs[7], 0)); \
+    ra = _mm256_add_ps(ra, _mm256_add_ps(_mm256_add_ps(p1, p2), _mm256_add_ps(p3, p4)));   \
+    p1 = _mm256_add_ps(VPUNAS_PB(base + (l), xs[0], 8), VPUNAS_PB(base + 4 + (l), xs[1], 8));            \
+    p2 = _mm256_add_ps(VPUNAS_PB(base + 8 + (l), xs[2], 8), VPUNAS_PB(base + 12 + (l), xs[3], 8));       \
+    p3 = _mm256_add_ps(VPUNAS_PB(base + 16 + (l), xs[4], 8), VPUNAS_PB(base + 20 + (l), xs[5], 8));      \
+    p4 = _mm256_add_ps(VPUNAS_PB(base + 24 + (l), xs[6], 8), VPUNAS_PB(base + 28 + (l), xs[7], 8));      \
+    rb = _mm256_add_ps(rb, _mm256_add_ps(_mm256_add_ps(p1, p2), _mm256_add_ps(p3, p4)));   \
+  }
+    VPUNAS_LANE2(0, a0, b0)
+    VPUNAS_LANE2(1, a1, b1)
+    VPUNAS_LANE2(2, a2, b2)
+    VPUNAS_LANE2(3, a3, b3)
+#undef VPUNAS_LANE2
+  }
+  __m256 sa = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+  __m256 sb = _mm256_add_ps(_mm256_add_ps(b0, b1), _mm256_add_ps(b2, b3));
+  for (int k = blocks * 32; k < K; ++k) {
+    const __m256 xk = _mm256_set1_ps(x[k]);
+    sa = _mm256_add_ps(sa, VPUNAS_PB(k, xk, 0));
+    sb = _mm256_add_ps(sb, VPUNAS_PB(k, xk, 8));
+  }
+  _mm256_storeu_ps(out, sa);
+  _mm256_storeu_ps(out + 8, sb);
+}
+#undef VPUNAS_PB
+
 // Four independent 8-neuron chains at once (sequential order along k inside each chain).
 __attribute__((target("avx"))) void sequential4_avx(const float* x, int K, const float* wt, int ld, float* out) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
@@ -189,7 +229,8 @@ void ExactMlp::forward_block(const float* x, size_t m, float* y, float* a, float
 #ifdef VPUNAS_EXACT_AVX
           if (use_avx_) {
             if (set == 0) {
-              for (int q = 0; q < 4; ++q) aligned_avx(xr, L.in, wt + q * kV, ld, t + q * kV);
+              aligned2_avx(xr, L.in, wt, ld, t);
+              aligned2_avx(xr, L.in, wt + 2 * kV, ld, t + 2 * kV);
             } else {
               sequential4_avx(xr, L.in, wt, ld, t);
             }
