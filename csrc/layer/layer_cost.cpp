@@ -30,14 +30,39 @@ LayerHardware default_hardware(Device device) {
   return hw;
 }
 
+size_t LayerBatch::RecordHash::operator()(const WorkloadRecord& w) const noexcept {
+  // FNV-1a over the 32-bit fields.
+  uint64_t h = 1469598103934665603ull;
+  uint32_t words[sizeof(WorkloadRecord) / 4];
+  std::memcpy(words, &w, sizeof(words));
+  for (uint32_t v : words) {
+    h ^= v;
+    h *= 1099511628211ull;
+  }
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
+bool LayerBatch::RecordEq::operator()(const WorkloadRecord& a, const WorkloadRecord& b) const noexcept {
+  return std::memcmp(&a, &b, sizeof(WorkloadRecord)) == 0;
+}
+
 uint32_t LayerBatch::add_workload(const WorkloadRecord& w) {
-  std::string key(reinterpret_cast<const char*>(&w), sizeof(WorkloadRecord));
-  auto it = index_.find(key);
-  if (it != index_.end()) return it->second;
-  const auto id = static_cast<uint32_t>(workloads_.size());
-  workloads_.push_back(w);
-  index_.emplace(std::move(key), id);
-  return id;
+  const auto next = static_cast<uint32_t>(workloads_.size());
+  auto ins = index_.emplace(w, next);
+  if (ins.second) workloads_.push_back(w);
+  return ins.first->second;
+}
+
+const std::vector<std::vector<uint32_t>>& LayerBatch::tile_splits(const WorkloadRecord& tile) {
+  auto it = tile_cache_.find(tile);
+  if (it != tile_cache_.end()) return it->second;
+  std::vector<std::vector<uint32_t>> splits;
+  for (const auto& cand : intra_tile_split_runs(tile, hw_.n_dpu)) {
+    std::vector<uint32_t> ids;
+    for (const auto& run : cand.runs) ids.insert(ids.end(), run.second, add_workload(run.first));
+    splits.push_back(std::move(ids));
+  }
+  return tile_cache_.emplace(tile, std::move(splits)).first->second;
 }
 
 LayerBatch::LayerBatch(const WorkloadRecord* layers, size_t n, const std::vector<TilingStrategy>& strategies,
@@ -68,12 +93,7 @@ LayerBatch::LayerBatch(const WorkloadRecord* layers, size_t n, const std::vector
           for (const auto& tile : tiles) {
             TilePlan tp;
             tp.tile = tile;
-            for (const auto& cand : intra_tile_splits(tile, hw.n_dpu)) {
-              std::vector<uint32_t> ids;
-              ids.reserve(cand.workloads.size());
-              for (const auto& w : cand.workloads) ids.push_back(add_workload(w));
-              tp.splits.push_back(std::move(ids));
-            }
+            tp.splits = tile_splits(tile);
             plan.tiles.push_back(std::move(tp));
           }
         } else {

@@ -74,12 +74,24 @@ class LayerBatch {
 
  private:
   uint32_t add_workload(const WorkloadRecord& w);
+  // Candidate splits of a tile as workload ids; identical tiles (clustering, equal SOK slices, the same
+  // layer in several places of a batch) are split once.
+  const std::vector<std::vector<uint32_t>>& tile_splits(const WorkloadRecord& tile);
+
+  // Byte-wise hash / equality of records (POD, no padding): dedup without allocations.
+  struct RecordHash {
+    size_t operator()(const WorkloadRecord& w) const noexcept;
+  };
+  struct RecordEq {
+    bool operator()(const WorkloadRecord& a, const WorkloadRecord& b) const noexcept;
+  };
 
   LayerHardware hw_;
   std::vector<WorkloadRecord> layers_;
   std::vector<std::vector<StrategyPlan>> plans_;
   std::vector<WorkloadRecord> workloads_;
-  std::unordered_map<std::string, uint32_t> index_;
+  std::unordered_map<WorkloadRecord, uint32_t, RecordHash, RecordEq> index_;
+  std::unordered_map<WorkloadRecord, std::vector<std::vector<uint32_t>>, RecordHash, RecordEq> tile_cache_;
 };
 
 // Convenience: plan, cost with `model` in one batch, reduce.

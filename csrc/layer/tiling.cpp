@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <utility>
 
@@ -218,14 +219,14 @@ WorkloadRecord single_workload(const WorkloadRecord& tile, ExecutionMode mode) {
 // VPUNN HWTiling::splitOverHW: a grid of output blocks aligned to the mode's grid; every workload keeps
 // the tile's padding (VPUNN copies the tile layer).
 void split_over_hw(const WorkloadRecord& tile, unsigned wf, unsigned hf, ExecutionMode mode,
-                   std::vector<WorkloadSplitCandidate>& out) {
+                   std::vector<WorkloadRuns>& out) {
   const Grid g = mode_grid(mode);
   const int width = tile.out_w, height = tile.out_h;
   const int max_w = static_cast<int>(round_up(ceil_div(width, wf), g.x));
   const int max_h = static_cast<int>(round_up(ceil_div(height, hf), g.y));
   const int n_w = static_cast<int>(ceil_div(width, max_w));
   const int n_h = static_cast<int>(ceil_div(height, max_h));
-  WorkloadSplitCandidate split;
+  WorkloadRuns split;
   int rem_h = height;
   for (int iy = 0; iy < n_h; ++iy) {
     const int th = rem_h > max_h ? max_h : rem_h;
@@ -239,7 +240,7 @@ void split_over_hw(const WorkloadRecord& tile, unsigned wf, unsigned hf, Executi
       w.out_b = 1;
       w.exec_mode = static_cast<int32_t>(mode);
       infer_input_shape(w);
-      split.workloads.push_back(w);
+      split.push(w);
     }
     rem_h -= th;
   }
@@ -248,14 +249,14 @@ void split_over_hw(const WorkloadRecord& tile, unsigned wf, unsigned hf, Executi
 
 // VPUNN ZTiling::splitOverZ (legacy, devices before NPU 5.0): equal channel slices rounded to 16.
 void split_over_z(const WorkloadRecord& tile, unsigned n, ExecutionMode mode,
-                  std::vector<WorkloadSplitCandidate>& out) {
+                  std::vector<WorkloadRuns>& out) {
   const bool restricted = requires_max_z_tile(tile);
   auto valid_z = [restricted](int c) { return !restricted || c == 16 || c == 32 || c == 64; };
   const int grid_z = mode_grid(mode).z;
   const int all = tile.out_c;
   if (all < grid_z || all % grid_z != 0) return;
   const int max_z = static_cast<int>(round_up(ceil_div(all, n), grid_z));
-  WorkloadSplitCandidate split;
+  WorkloadRuns split;
   int remaining = all;
   for (unsigned i = 0; i < n; ++i) {
     const int ch = remaining > max_z ? max_z : remaining;
@@ -265,7 +266,7 @@ void split_over_z(const WorkloadRecord& tile, unsigned n, ExecutionMode mode,
     w.out_b = 1;
     w.exec_mode = static_cast<int32_t>(mode);
     infer_input_shape(w);
-    split.workloads.push_back(w);
+    split.push(w);
     remaining -= ch;
   }
   out.push_back(std::move(split));
@@ -368,6 +369,12 @@ uint32_t check_layer(const WorkloadRecord& l, TilingStrategy strategy, int n_til
     return ERROR_INVALID_LAYER_CONFIGURATION;
   }
   if (l.pad_t < 0 || l.pad_b < 0 || l.pad_l < 0 || l.pad_r < 0) return ERROR_INVALID_LAYER_CONFIGURATION;
+  // Activation types the DPU layers take (input and output).
+  auto dtype_ok = [](int32_t t) {
+    const auto d = static_cast<DataType>(t);
+    return d == DataType::UINT8 || d == DataType::INT8 || d == DataType::FLOAT16 || d == DataType::BFLOAT16;
+  };
+  if (!dtype_ok(l.in_dtype) || !dtype_ok(l.out_dtype)) return ERROR_INVALID_LAYER_CONFIGURATION;
   // Output size must follow from input, kernel, stride and padding.
   if (l.out_w != (l.in_w + l.pad_l + l.pad_r - l.k_w) / l.s_w + 1 ||
       l.out_h != (l.in_h + l.pad_t + l.pad_b - l.k_h) / l.s_h + 1) {
@@ -389,6 +396,9 @@ uint32_t check_layer(const WorkloadRecord& l, TilingStrategy strategy, int n_til
 uint32_t check_tile(const WorkloadRecord& tile, const WorkloadRecord& prepared_layer) {
   using namespace workload::errors;
   if (tile_cmx_bytes(tile, prepared_layer) > cmx_size_bytes(device_of(tile))) return ERROR_INPUT_TOO_BIG;
+  // Output write tiles the device supports (VPUNN valid values: VPU_2_0 1, VPU_2_7 1..2, VPU_4_0 1..8).
+  const int max_owt = device_of(tile) == Device::VPU_2_7 ? 2 : (device_of(tile) == Device::VPU_4_0 ? 8 : 1);
+  if (tile.owt < 1 || tile.owt > max_owt) return ERROR_INVALID_INPUT_CONFIGURATION;
   // Split over K broadcasts to the other tiles: it needs more than one output tile.
   if (tile.isi == static_cast<int32_t>(ISIStrategy::SPLIT_OVER_K) && tile.owt < 2) {
     return ERROR_INVALID_INPUT_CONFIGURATION;
@@ -415,21 +425,39 @@ std::vector<ExecutionMode> tiling_execution_modes(const WorkloadRecord& tile) {
   }
 }
 
+void WorkloadRuns::push(const WorkloadRecord& w) {
+  if (!runs.empty() && std::memcmp(&runs.back().first, &w, sizeof(WorkloadRecord)) == 0) {
+    ++runs.back().second;
+  } else {
+    runs.emplace_back(w, 1u);
+  }
+}
+
 std::vector<WorkloadSplitCandidate> intra_tile_splits(const WorkloadRecord& tile, int n_dpu, int max_workloads) {
+  std::vector<WorkloadSplitCandidate> out;
+  for (const auto& r : intra_tile_split_runs(tile, n_dpu, max_workloads)) {
+    WorkloadSplitCandidate c;
+    for (const auto& run : r.runs) c.workloads.insert(c.workloads.end(), run.second, run.first);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<WorkloadRuns> intra_tile_split_runs(const WorkloadRecord& tile, int n_dpu, int max_workloads) {
   if (n_dpu < 1) throw InputError("n_dpu must be at least 1");
   const auto modes = tiling_execution_modes(tile);
   const unsigned ndpu = static_cast<unsigned>(n_dpu);
   const unsigned maxw = static_cast<unsigned>(std::max(1, max_workloads));
   // HW tiling exists unless Z tiling alone must do it (one DPU) or channels are capped (depthwise family).
   const bool hw_allowed = !(ndpu == 1) && !requires_max_z_tile(tile);
-  std::vector<WorkloadSplitCandidate> out;
+  std::vector<WorkloadRuns> out;
   for (int algo = hw_allowed ? 0 : 1; algo < 2; ++algo) {
     for (ExecutionMode mode : modes) {
       const auto pool = algo == 0 ? hw_split_pool(tile, ndpu, mode, maxw) : z_split_pool(tile, ndpu, mode, maxw);
       for (unsigned n : pool) {
         if (n == 1) {
-          WorkloadSplitCandidate one;
-          one.workloads.push_back(single_workload(tile, mode));
+          WorkloadRuns one;
+          one.push(single_workload(tile, mode));
           out.push_back(std::move(one));
         } else if (algo == 0) {
           for (unsigned i = 1; i <= std::sqrt(static_cast<double>(n)); ++i) {

@@ -39,6 +39,13 @@ struct WorkloadSplitCandidate {
   std::vector<WorkloadRecord> workloads;
 };
 
+// The same split run-length encoded: consecutive identical workloads stored once with a repeat count
+// (HW tiling makes grids of equal blocks), in the same order.
+struct WorkloadRuns {
+  std::vector<std::pair<WorkloadRecord, uint32_t>> runs;
+  void push(const WorkloadRecord& w);
+};
+
 // Inter-tile split. Returns the tile layers (possibly fewer than n_tiles; empty when VPUNN has no
 // splitter for the strategy).
 std::vector<WorkloadRecord> split_across_tiles(const WorkloadRecord& layer, TilingStrategy strategy,
@@ -62,6 +69,8 @@ std::vector<workload::ExecutionMode> tiling_execution_modes(const WorkloadRecord
 // modes; workload counts ascending; factor pairs). n_dpu is the layer call's DPU count argument.
 std::vector<WorkloadSplitCandidate> intra_tile_splits(const WorkloadRecord& tile, int n_dpu,
                                                       int max_workloads = 128);
+// Same candidates, run-length encoded (what the batch costing uses).
+std::vector<WorkloadRuns> intra_tile_split_runs(const WorkloadRecord& tile, int n_dpu, int max_workloads = 128);
 
 // Greedy schedule used by VPUNN: workloads in the given order, each to the least loaded of n_units;
 // result = the most loaded unit. (Plain sums, no error handling: callers filter errors first.)
