@@ -263,13 +263,21 @@ def find_model(name: str | os.PathLike) -> Path:
 class _CostModelBase:
     device: str
 
-    def latency_ms(self, cycles) -> np.ndarray:
-        """Cycles at the device's DPU clock in milliseconds (NaN where the value is an error code)."""
+    def latency_ms(self, cycles_or_workloads, threads: int = 0) -> np.ndarray:
+        """Milliseconds at the device's DPU clock (NaN where VPUNN returned an error code).
+
+        Takes cycle values, or workloads (Workload, list of Workload, WORKLOAD_DTYPE array) to predict first.
+        """
+        cycles = cycles_or_workloads
+        if isinstance(cycles, Workload) or (isinstance(cycles, np.ndarray) and cycles.dtype == WORKLOAD_DTYPE) or (
+                isinstance(cycles, (list, tuple)) and cycles and isinstance(cycles[0], Workload)):
+            cycles = self.predict(cycles, threads=threads)
         c = np.asarray(cycles, dtype=np.float64)
         out = c / (DEVICES[self.device] * 1e3)
         return np.where(is_error(cycles), np.nan, out)
 
     def predict_ms(self, workloads, threads: int = 0) -> np.ndarray:
+        """Latency in ms per workload (NaN where refused)."""
         return self.latency_ms(self.predict(workloads, threads=threads))
 
 
