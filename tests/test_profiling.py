@@ -167,6 +167,11 @@ def test_subnet_graph_chains_ops_and_checks_shapes():
 
 # ------------------------------------------------------------------------------------------- formulas
 def test_formulas():
+    # Two stacks of 8 and 4 copies: 1 ms per op, 0.2 ms call overhead, 0.3 ms boundary conversion.
+    per_op, io = stacking.slope_and_boundary(8.5, 4.5, 8, 4, 0.2)
+    assert per_op == pytest.approx(1.0) and io == pytest.approx(0.3)
+    with pytest.raises(ValueError):
+        stacking.slope_and_boundary(8.5, 4.5, 4, 4, 0.2)
     assert stacking.shape_keeping_latency(8.2, 0.2, 8) == pytest.approx(1.0)
     assert stacking.shape_changing_latency(5.2, 0.2, 8, 0.5) == pytest.approx(1.0)
     with pytest.raises(ValueError):
@@ -178,12 +183,14 @@ def test_formulas():
 
 
 class FakeRunner:
-    """Latency = overhead + sum of per-node costs (exact, known); optional failure / interruption."""
+    """Latency = call overhead + boundary conversion of the graph's input and output + sum of per-node
+    costs (exact, known); optional failure / interruption."""
 
     runtime = "fake"
     requested_precision = "f32"
     threads = 1
     OVERHEAD = 0.25
+    BOUNDARY_PER_ELEMENT = 2e-4  # each of input and output; an identity graph converts nothing
 
     def __init__(self, fail_on=None, interrupt_after=None, jitter=0.0):
         self.calls = 0
@@ -199,9 +206,18 @@ class FakeRunner:
         return 0.01 + 1e-4 * size + {"Conv": 0.02, "Resize": 0.03}.get(node.op_type, 0.005)
 
     @classmethod
+    def boundary(cls, model) -> float:
+        if all(n.op_type == "Identity" for n in model.graph.node):
+            return 0.0
+        dims = [[d.dim_value for d in vi.type.tensor_type.shape.dim] for vi in model.graph.input]
+        dims += [[d.dim_value for d in vi.type.tensor_type.shape.dim] for vi in model.graph.output]
+        # Only NCHW maps get a blocked layout inside the runtime; (1, features) tensors stay plain.
+        return cls.BOUNDARY_PER_ELEMENT * sum(int(np.prod(d)) for d in dims if len(d) == 4)
+
+    @classmethod
     def cost(cls, model) -> float:
         init = {t.name: tuple(t.dims) for t in model.graph.initializer}
-        return cls.OVERHEAD + sum(cls.node_cost(n, init) for n in model.graph.node)
+        return cls.OVERHEAD + cls.boundary(model) + sum(cls.node_cost(n, init) for n in model.graph.node)
 
     def measure(self, model_bytes, inputs, warmup, repeats):
         self.calls += 1
@@ -218,7 +234,13 @@ class FakeRunner:
 
 
 def true_cost(op) -> float:
-    """The fake runner's cost of one op alone (its graph minus the call overhead)."""
+    """The fake runner's cost of one op inside a network (no call overhead, no boundary conversion)."""
+    model = onnx_ops.chain_graph([op])
+    return FakeRunner.cost(model) - FakeRunner.OVERHEAD - FakeRunner.boundary(model)
+
+
+def naive_cost(op) -> float:
+    """What timing the op alone measures after removing the call overhead: boundary included."""
     return FakeRunner.cost(onnx_ops.chain_graph([op])) - FakeRunner.OVERHEAD
 
 
@@ -234,12 +256,17 @@ def test_profiler_recovers_known_costs(stack, tmp_path):
     for op in TINY_OPS:
         e = by_key[op.key]
         assert e["status"] == "ok", e
-        assert e["latency_ms"] == pytest.approx(true_cost(op), abs=1e-6), op.key
+        if stacking.is_zero_cost(op):
+            assert e["latency_ms"] == 0.0
+        else:  # stacking removes the boundary conversion; naive timing keeps it
+            expect_ms = true_cost(op) if stack > 1 else naive_cost(op)
+            assert e["latency_ms"] == pytest.approx(expect_ms, abs=1e-6), op.key
     assert by_key[O.Skip(8, 4, 4).key]["method"] == "zero"
     expect = "single" if stack == 1 else "filler"
     assert by_key[O.MBConv(8, 16, 3, 3, 2, 4, 4).key]["method"] == expect
     src = table["source"]
     assert src["kind"] == "measured" and src["stack"] == stack and src["complete"] is True
+    assert src["boundary_subtracted"] is (stack > 1) and bool(src["boundary_ms"]) is (stack > 1)
     assert src["runtime"] == "fake 1.0" and src["precision"] == "f32" and src["threads"] == 1
 
 
@@ -247,16 +274,18 @@ def test_no_overhead_subtraction_keeps_call_cost():
     settings = profiler.ProfileSettings(stack=1, warmup=0, repeats=3, subtract_overhead=False)
     table = profiler.profile_ops(TINY_OPS[:2], FakeRunner(), settings, None, progress=False)
     for op, e in zip(TINY_OPS[:2], table["entries"]):
-        assert e["latency_ms"] == pytest.approx(true_cost(op) + FakeRunner.OVERHEAD, abs=1e-6)
+        assert e["latency_ms"] == pytest.approx(naive_cost(op) + FakeRunner.OVERHEAD, abs=1e-6)
 
 
 def test_noisy_entries_are_retried_and_flagged(tmp_path):
     runner = FakeRunner(jitter=0.5)
     settings = profiler.ProfileSettings(stack=2, warmup=0, repeats=5, max_spread=0.05, retries=2)
-    table = profiler.profile_ops([O.Conv2d(8, 8, 3, 1, 4, 4)], runner, settings, None, progress=False)
-    e = table["entries"][0]
+    op = O.Conv2d(8, 8, 3, 1, 4, 4)
+    table = profiler.profile_ops([op], runner, settings, None, progress=False)
+    e = {e["key"]: e for e in table["entries"]}[op.key]
     assert e["status"] == "noisy" and "3 attempts" in e["note"] and e["spread"] > 0.05
-    assert runner.calls == 3 + 3  # op stack and its overhead graph, each tried 1 + 2 times
+    # op stack, the two filler stacks of the boundary and the overhead graph, each tried 1 + 2 times
+    assert runner.calls == 4 * 3
 
 
 def test_failed_op_is_marked_and_rest_produced(tmp_path):
@@ -274,7 +303,7 @@ def test_resume_keeps_measured_entries(tmp_path):
     out = tmp_path / "lut.json"
     settings = profiler.ProfileSettings(stack=4, warmup=0, repeats=3)
     with pytest.raises(KeyboardInterrupt):
-        profiler.profile_ops(TINY_OPS, FakeRunner(interrupt_after=5), settings, out, progress=False)
+        profiler.profile_ops(TINY_OPS, FakeRunner(interrupt_after=9), settings, out, progress=False)
     partial = profiler.read_lut_json(out)
     assert partial["source"]["complete"] is False
     done = {e["key"] for e in partial["entries"]}
@@ -309,6 +338,7 @@ def test_json_round_trip_and_corrupt_files(tmp_path):
     assert lut.source["kind"] == "measured" and len(lut) == len(loaded["entries"])
     for op in TINY_OPS[:3]:
         assert lut.latency_ms(op) == pytest.approx(true_cost(op), abs=1e-6)
+    assert loaded["source"]["boundary_ms"] and loaded["source"]["call_overhead_ms"]
     text = out.read_text()
     (tmp_path / "cut.json").write_text(text[: len(text) // 2])
     with pytest.raises(profiler.LutFileError, match=r"cut\.json.*not valid JSON"):
@@ -369,8 +399,8 @@ def test_validation_with_additive_runner_is_exact(tmp_path):
     res = validate.validate_tables(space, {"stacked": stacked, "naive raw": raw}, FakeRunner(), samples=6,
                                    settings=profiler.ProfileSettings(warmup=0, repeats=3), progress=False)
     assert res.metrics["stacked"]["mape_pct"] < 1e-6
-    # Naive timing without subtraction counts the call overhead once per op: always over-predicts.
-    assert res.metrics["naive raw"]["bias_pct"] > 5
+    # Naive timing counts the call overhead and boundary conversion once per op: always over-predicts.
+    assert res.metrics["naive raw"]["bias_pct"] > 5 and res.boundary_ms > 0
     png = tmp_path / "scatter.png"
     validate.scatter_png(res, png)
     assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"

@@ -24,7 +24,7 @@ LUT_FORMAT = "vpunas-lut"
 LUT_VERSION = 1
 # Source fields that must match for a rerun to resume an existing partial table.
 _RESUME_FIELDS = ("runtime", "device", "precision_requested", "threads_requested", "clock", "stack", "warmup",
-                  "repeats", "overhead_subtracted", "seed", "estimator")
+                  "repeats", "overhead_subtracted", "boundary_subtracted", "seed", "estimator")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class ProfileSettings:
     max_spread: float = 0.05
     retries: int = 2
     subtract_overhead: bool = True
+    subtract_boundary: bool = True  # layout conversion at the graph boundary (needs stack >= 2)
     seed: int = 0
     estimator: str = "median"
 
@@ -165,6 +166,7 @@ class Profiler:
         self.progress = progress
         self.entries: dict[str, dict] = {}
         self.overheads: dict[str, float] = {}
+        self.boundaries: dict[str, float] = {}
         info = runner.info()
         self.source = {
             "kind": "measured",
@@ -181,6 +183,7 @@ class Profiler:
             "max_spread": settings.max_spread,
             "retries": settings.retries,
             "overhead_subtracted": settings.subtract_overhead,
+            "boundary_subtracted": self._boundary_on(settings),
             "seed": settings.seed,
             "estimator": settings.estimator,
             "filler": "dwconv k3 s1 act-none on the op's output (input for Linear)",
@@ -203,6 +206,7 @@ class Profiler:
                                "use another -o or --overwrite")
         self.entries = {e["key"]: e for e in data["entries"] if e.get("status") != "failed"}
         self.overheads = dict(old.get("call_overhead_ms", {}))
+        self.boundaries = dict(old.get("boundary_ms", {}))
 
     # -- measuring -----------------------------------------------------------------------------
     def overhead_ms(self, model) -> float:
@@ -216,12 +220,55 @@ class Profiler:
             self.overheads[key] = t.median_ms
         return self.overheads[key]
 
+    @staticmethod
+    def _boundary_on(settings: ProfileSettings) -> bool:
+        return settings.subtract_boundary and settings.subtract_overhead and settings.stack >= 2
+
+    def boundary_ms(self, shape) -> float:
+        """Boundary cost io(shape) of a graph reading / writing `shape` (0 for non-NCHW tensors); cached.
+
+        Measures the filler at this shape stacked N and N/2 times; also stores the filler's entry
+        (its cost from the slope), so fillers and boundaries come from the same two graphs."""
+        shape = tuple(shape)
+        if not self._boundary_on(self.settings) or len(shape) != 4:
+            return 0.0
+        key = "x".join(map(str, shape))
+        if key in self.boundaries:
+            return self.boundaries[key]
+        filler = stacking.filler_for(shape)
+        n, m = self.settings.stack, max(1, self.settings.stack // 2)
+        try:
+            big = stacking.StackPlan(filler, n, None).graph(self.settings.seed)
+            t_n = time_graph(self.runner, big, self.settings)
+            t_m = time_graph(self.runner, stacking.StackPlan(filler, m, None).graph(self.settings.seed), self.settings)
+            overhead = self.overhead_ms(big)
+        except CompileError as exc:
+            raise CompileError(f"boundary cost at shape {shape} (filler {filler.key}): {exc}") from exc
+        per_op, io = stacking.slope_and_boundary(t_n.median_ms, t_m.median_ms, n, m, overhead)
+        self.boundaries[key] = io
+        if filler.key not in self.entries:
+            noisy = t_n.noisy or t_m.noisy or per_op <= 0
+            entry = {"key": filler.key, "op": filler.to_dict(), "latency_ms": round(max(per_op, 0.0), 6),
+                     "std_ms": round(math.hypot(t_n.std_ms, t_m.std_ms) / (n - m), 6), "n": t_n.n + t_m.n,
+                     "status": "noisy" if noisy else "ok", "method": "slope", "graph_ms": round(t_n.median_ms, 6),
+                     "spread": round(max(t_n.spread, t_m.spread), 4)}
+            if per_op <= 0:
+                entry["note"] = f"non-positive slope ({per_op:.4f} ms), clamped to 0"
+            self.entries[filler.key] = entry
+        return io
+
     def _measure_entry(self, op) -> dict:
         entry = {"key": op.key, "op": op.to_dict()}
         if stacking.is_zero_cost(op):
             return {**entry, "latency_ms": 0.0, "std_ms": 0.0, "n": 0, "status": "ok", "method": "zero"}
         plan = stacking.plan_for(op, self.settings.stack)
         filler_ms, filler_std = None, 0.0
+        try:  # boundary costs first: they also measure the fillers
+            in_shape = onnx_ops.op_input_shape(op)
+            io = (self.boundary_ms(in_shape) + self.boundary_ms(onnx_ops.output_shape(plan.ops()))) / 2
+        except CompileError as exc:
+            return {**entry, "latency_ms": None, "std_ms": None, "n": 0, "status": "failed",
+                    "method": plan.method, "error": str(exc)}
         if plan.filler is not None:
             filler = self.entries.get(plan.filler.key) or self.measure(plan.filler)
             if filler.get("status") == "failed":
@@ -235,7 +282,7 @@ class Profiler:
         except CompileError as exc:
             return {**entry, "latency_ms": None, "std_ms": None, "n": 0, "status": "failed",
                     "method": plan.method, "error": str(exc)}
-        latency = plan.latency(timing.median_ms, overhead, filler_ms)
+        latency = plan.latency(timing.median_ms, overhead + io, filler_ms)
         if plan.filler is None:
             std = timing.std_ms / plan.n
         else:
@@ -290,7 +337,8 @@ class Profiler:
     def to_dict(self, complete: bool) -> dict:
         info = self.runner.info()  # precision / threads actually used, known after the first compile
         source = {**self.source, "precision": info["precision"], "threads": info["threads"],
-                  "call_overhead_ms": dict(self.overheads), "complete": complete}
+                  "call_overhead_ms": dict(self.overheads), "boundary_ms": dict(self.boundaries),
+                  "complete": complete}
         failed = sum(1 for e in self.entries.values() if e.get("status") == "failed")
         noisy = sum(1 for e in self.entries.values() if e.get("status") == "noisy")
         source.update(failed=failed, noisy=noisy)

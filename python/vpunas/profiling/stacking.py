@@ -10,7 +10,13 @@ Stacking amortises both:
   F(B) = (T(B A^N) - T_overhead) - N * F(A).
   When B's output is not an NCHW map (Linear), the fillers go before B on its input instead.
 
-T_overhead is the latency of the empty (identity) graph with the same inputs, measured the same way.
+T_overhead is the fixed cost of one call, measured the same way: the empty (identity) graph's latency
+plus, when boundary correction is on, the graph's boundary cost. Runtimes keep activations in their own
+blocked layouts inside a graph but convert the plain NCHW graph input and output at the boundary; an
+op inside a network never pays that, and on a CPU it can cost as much as a small op. The boundary cost
+io(s) of a shape s comes from two stacks of the filler at s (N and N/2 copies): the slope gives the
+filler's own cost, the intercept minus the call overhead gives io(s); a graph reading shape s_in and
+writing s_out pays (io(s_in) + io(s_out)) / 2.
 With N = 1 and no fillers this degenerates to naive single-op timing, kept for comparison.
 """
 from __future__ import annotations
@@ -93,6 +99,15 @@ def shape_changing_latency(t_sub_ms: float, t_overhead_ms: float, n: int, filler
     if n < 0:
         raise ValueError(f"filler count must be >= 0, got {n}")
     return (t_sub_ms - t_overhead_ms) - n * filler_ms
+
+
+def slope_and_boundary(t_n_ms: float, t_m_ms: float, n: int, m: int, t_overhead_ms: float) -> tuple:
+    """Two stacks (n > m copies) of one shape-keeping op: (per-op cost from the slope,
+    boundary cost = intercept - call overhead, floored at 0)."""
+    if n <= m or m < 1:
+        raise ValueError(f"need two stack sizes n > m >= 1, got n={n}, m={m}")
+    per_op = (t_n_ms - t_m_ms) / (n - m)
+    return per_op, max(t_n_ms - t_overhead_ms - n * per_op, 0.0)
 
 
 def plan_for(op, n: int) -> StackPlan:

@@ -2,8 +2,9 @@
 
 Random subnets of the search space are built as one ONNX graph each (fixed ops + chosen candidates in
 order), timed end to end on the runtime / device the LUT was measured on, and compared with the LUT's
-prediction: the sum of the ops' entries, plus the per-call overhead once when the table had it
-subtracted. Several tables (e.g. stacked N = 8 and naive N = 1) can be scored on the same subnets.
+prediction: the sum of the ops' entries plus, once, the fixed per-call costs the table subtracted
+from its entries (the call overhead, and the graph-boundary layout conversion of the network's input
+and output when the table subtracted boundaries). Several tables (e.g. stacked N = 8 and naive N = 1) can be scored on the same subnets.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import onnx_ops
-from .profiler import LutFileError, ProfileSettings, latency_by_key, time_graph
+from .profiler import LutFileError, Profiler, ProfileSettings, latency_by_key, time_graph
 
 
 # ------------------------------------------------------------------------------------------------ metrics
@@ -91,6 +92,7 @@ class ValidationResult:
     metrics: dict                 # label -> error_metrics
     overhead_ms: float
     spreads: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    boundary_ms: float = 0.0
 
     def table_text(self) -> str:
         head = f"{'LUT':<28} {'MAPE':>7} {'max err':>8} {'bias':>7} {'<=10%':>6} {'Pearson':>8} {'Spearman':>9}"
@@ -100,7 +102,7 @@ class ValidationResult:
                         f"{m['within10_pct']:5.0f}% {m['pearson']:8.4f} {m['spearman']:9.4f}")
         rows.append(f"{len(self.measured_ms)} subnets, measured {self.measured_ms.min():.3f}-{self.measured_ms.max():.3f} ms "
                     f"(median spread {np.median(self.spreads) * 100 if len(self.spreads) else float('nan'):.1f}%), "
-                    f"call overhead {self.overhead_ms:.4f} ms")
+                    f"call overhead {self.overhead_ms:.4f} ms, network boundary {self.boundary_ms:.4f} ms")
         return "\n".join(rows)
 
     def write_csv(self, path) -> None:
@@ -120,6 +122,7 @@ def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 
         raise ValueError(f"--samples must be >= 2 for correlations, got {samples}")
     latencies = {label: latency_by_key(t) for label, t in tables.items()}
     subtracted = {label: bool(t["source"].get("overhead_subtracted", True)) for label, t in tables.items()}
+    boundary = {label: bool(t["source"].get("boundary_subtracted", False)) for label, t in tables.items()}
     rng = np.random.default_rng(seed)
     archs = [space.sample_arch(rng) for _ in range(samples)]
     op_lists = [subnet_ops(space, a) for a in archs]
@@ -128,6 +131,12 @@ def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 
             predict_ms(lat, ops, 0.0, label)
     first = onnx_ops.chain_graph(op_lists[0], seed=settings.seed)
     overhead = time_graph(runner, onnx_ops.identity_graph(onnx_ops.graph_input_shapes(first)), settings).median_ms
+    io = 0.0
+    if any(boundary.values()):  # the network's own boundary, measured like the tables measure theirs
+        prof = Profiler(runner, ProfileSettings(stack=8, warmup=settings.warmup, repeats=settings.repeats,
+                                                max_spread=settings.max_spread, retries=settings.retries,
+                                                seed=settings.seed, estimator=settings.estimator), progress=False)
+        io = (prof.boundary_ms(onnx_ops.op_input_shape(op_lists[0][0])) + prof.boundary_ms(onnx_ops.output_shape(op_lists[0]))) / 2
     measured, spreads = [], []
     it = range(samples)
     if progress:
@@ -139,10 +148,11 @@ def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 
         measured.append(t.median_ms)
         spreads.append(t.spread)
     measured = np.array(measured)
-    predicted = {label: np.array([predict_ms(lat, ops, overhead if subtracted[label] else 0.0, label)
-                                  for ops in op_lists]) for label, lat in latencies.items()}
+    fixed = {label: (overhead if subtracted[label] else 0.0) + (io if boundary[label] else 0.0) for label in tables}
+    predicted = {label: np.array([predict_ms(lat, ops, fixed[label], label) for ops in op_lists])
+                 for label, lat in latencies.items()}
     metrics = {label: error_metrics(p, measured) for label, p in predicted.items()}
-    return ValidationResult(archs, measured, predicted, metrics, overhead, np.array(spreads))
+    return ValidationResult(archs, measured, predicted, metrics, overhead, np.array(spreads), io)
 
 
 def scatter_png(result: ValidationResult, path, title: str = "LUT prediction vs measured latency") -> None:
@@ -183,4 +193,6 @@ def table_label(table: dict, fallback: str) -> str:
         return fallback
     kind = "naive" if stack == 1 else "stacked"
     sub = "" if src.get("overhead_subtracted", True) else ", raw"
+    if stack > 1 and not src.get("boundary_subtracted", False):
+        sub += ", no boundary"
     return f"{kind} N={stack}{sub}"
