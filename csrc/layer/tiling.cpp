@@ -310,7 +310,7 @@ int default_tile_count(Device device) {
 }
 
 std::vector<WorkloadRecord> split_across_tiles(const WorkloadRecord& layer, TilingStrategy strategy, int n_tiles) {
-  if (n_tiles <= 0) throw InputError("n_tiles must be at least 1");
+  if (n_tiles <= 0 || n_tiles > 64) throw InputError("n_tiles must be between 1 and 64");
   switch (strategy) {
     case TilingStrategy::NONE: {
       std::vector<WorkloadRecord> tiles(static_cast<size_t>(n_tiles), layer);
@@ -351,7 +351,7 @@ uint32_t check_layer(const WorkloadRecord& l, TilingStrategy strategy, int n_til
   if (std::find(strategies.begin(), strategies.end(), strategy) == strategies.end()) {
     return ERROR_INVALID_LAYER_CONFIGURATION;
   }
-  if (n_tiles < 1) return ERROR_INVALID_LAYER_CONFIGURATION;
+  if (n_tiles < 1 || n_tiles > 64) return ERROR_INVALID_LAYER_CONFIGURATION;
   // Layouts of the device's vocabulary; VPU_2_0 layer checks do not translate ZXY / XYZ.
   auto layout_ok = [dev](int32_t layout) {
     const auto lay = static_cast<Layout>(layout);
@@ -369,6 +369,17 @@ uint32_t check_layer(const WorkloadRecord& l, TilingStrategy strategy, int n_til
     return ERROR_INVALID_LAYER_CONFIGURATION;
   }
   if (l.pad_t < 0 || l.pad_b < 0 || l.pad_l < 0 || l.pad_r < 0) return ERROR_INVALID_LAYER_CONFIGURATION;
+  // VPUNN's ranges: kernels 1..11, strides 1..8, padding below the kernel, tensors up to 8192 per tile
+  // along the split dimension (also keeps every size computation far from integer overflow).
+  if (l.k_w > 11 || l.k_h > 11 || l.s_w > 8 || l.s_h > 8) return ERROR_INVALID_LAYER_CONFIGURATION;
+  if (l.pad_l >= l.k_w || l.pad_r >= l.k_w || l.pad_t >= l.k_h || l.pad_b >= l.k_h) {
+    return ERROR_INVALID_LAYER_CONFIGURATION;
+  }
+  const int64_t max_dim = 8192LL * std::max(1, n_tiles);
+  if (l.in_w > max_dim || l.in_h > max_dim || l.in_c > max_dim || l.out_w > max_dim || l.out_h > max_dim ||
+      l.out_c > max_dim) {
+    return ERROR_INVALID_LAYER_CONFIGURATION;
+  }
   // Activation types the DPU layers take (input and output).
   auto dtype_ok = [](int32_t t) {
     const auto d = static_cast<DataType>(t);

@@ -103,7 +103,9 @@ class LayerCostModel:
                     raise ValueError(f"unknown tiling strategy {s!r}; use one of {', '.join(TILING_STRATEGIES)} "
                                      "or None for the best")
         model = getattr(self.dpu_model, "_m", self.dpu_model)  # the C++ model when there is one (GIL-free)
-        return model, recs, strategy, _positive("n_dpu", n_dpu or self.n_dpu), _positive("n_tiles", n_tiles or self.n_tiles)
+        n_dpu = _positive("n_dpu", self.n_dpu if n_dpu is None else n_dpu)
+        n_tiles = _positive("n_tiles", self.n_tiles if n_tiles is None else n_tiles)
+        return model, recs, strategy, n_dpu, n_tiles
 
     def layer_cycles(self, layers, strategy: str | Sequence[str] | None = None, n_dpu: int | None = None,
                      n_tiles: int | None = None, input_in_ddr: bool = False, output_in_ddr: bool = False,
@@ -135,6 +137,12 @@ class LayerCostModel:
     def latency_ms(self, cycles) -> np.ndarray:
         """Cycles -> milliseconds at the device's DPU clock (NaN for error codes)."""
         return _cycles_to_ms(cycles, self.device)
+
+    def describe(self) -> str:
+        """One line for result metadata: how layers are costed."""
+        return (f"VPUNN layer model: best of {'/'.join(self.strategies)} over {self.n_tiles} tile(s) x "
+                f"{self.n_dpu} DPU(s), intra-tile HW/Z splits per execution mode, weights prefetched, "
+                f"activations in CMX")
 
     def layer_ms(self, layers, **kw) -> np.ndarray:
         return self.latency_ms(self.layer_cycles(layers, **kw))
