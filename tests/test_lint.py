@@ -304,6 +304,13 @@ def test_findings_channels_and_dsp_replacements(models, source):
     c16 = float(source.latency_ms([ops.Conv2d(16, 16, 1, 1, 8, 8, act="relu")])[0])
     assert ch[0].replacement_ms == pytest.approx(c16) and ch[0].saving_ms == pytest.approx(ch[0].current_ms - c16)
 
+    ups = lint.lint_model(models["ups"], cost_source=source)
+    gelu = [x for x in ups.findings if x.node == "/gelu/Mul_1"][0]  # decomposed GELU right after the conv
+    assert gelu.replacement == "ReLU fused into /conv/Conv" and gelu.saving_ms > 0
+    nearest = [x for x in ups.findings if "nearest" in x.message][0]
+    dw = ops.DpuLayer("DW_CONVOLUTION", 32, 32, 16, 32, 32, 16, 2, 2, 1, 1, 1, 0, 1, 0, "NONE", "UINT8", DEVICE)
+    assert nearest.replacement_ms == pytest.approx(_layer_ms(source, [dw]), rel=1e-12)
+
 
 def test_depthwise_pointwise_pair_on_large_activation_is_flagged(tmp_path, source):
     class Pair(nn.Module):

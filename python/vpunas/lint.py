@@ -1041,7 +1041,9 @@ class _FindingBuilder:
             producer, base = it, _without_act(spec)
         else:
             producer = self.item_of_tensor.get(it.inputs[0]) if it.inputs else None
-            single = producer is not None and len(self.g.consumers.get(it.inputs[0], [])) == 1
+            own = set(it.fused) | {it.node}  # a decomposed GELU / swish reads its input several times
+            others = [n for n in self.g.consumers.get(it.inputs[0], []) if n.name not in own]
+            single = producer is not None and not others and it.inputs[0] not in self.g.outputs
             base = producer.spec if single and producer.unit == "DPU" else None
         if repl_kind is None:
             self.add("info", "dsp_op", it, f"{kind} runs on the DSP ({dsp_ms:.4g} ms, {share}); no DPU form "
