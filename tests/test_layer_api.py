@@ -63,6 +63,15 @@ def test_refusals_are_error_codes():
     assert error_name(int(c[1])) == "ERROR_INPUT_TOO_BIG"
 
 
+def test_pad_channels():
+    m = LayerCostModel(TheoreticalCostModel("VPU_2_7"))
+    odd = workloads_array([_conv(c_in=24, c_out=40)])
+    assert is_error(m.layer_cycles(odd)).all()
+    padded = m.layer_cycles(odd, pad_channels=True)
+    assert not is_error(padded).any()
+    assert padded[0] == m.layer_cycles(workloads_array([_conv(c_in=32, c_out=48)]))[0]
+
+
 def test_bad_arguments_raise_value_error():
     m = LayerCostModel(TheoreticalCostModel("VPU_2_7"))
     layers = workloads_array([_conv()])

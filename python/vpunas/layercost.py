@@ -85,11 +85,13 @@ class LayerCostModel:
     def strategies(self) -> list[str]:
         return valid_strategies(self.device)
 
-    def _args(self, layers, strategy, n_dpu, n_tiles):
+    def _args(self, layers, strategy, n_dpu, n_tiles, pad_channels=False):
         recs = np.ascontiguousarray(_as_records(layers))
         if recs.dtype != WORKLOAD_DTYPE:
             raise ValueError("layers must be a structured array of vpunas.costmodel.WORKLOAD_DTYPE (or Workloads)")
         recs = recs.reshape(-1)
+        if pad_channels:
+            recs = pad_channels_to_16(recs)
         if len(recs):
             dev = _device_index(self.device)
             bad = np.nonzero(recs["device"] != dev)[0]
@@ -109,28 +111,34 @@ class LayerCostModel:
 
     def layer_cycles(self, layers, strategy: str | Sequence[str] | None = None, n_dpu: int | None = None,
                      n_tiles: int | None = None, input_in_ddr: bool = False, output_in_ddr: bool = False,
-                     prefetching: bool = True, threads: int = 0) -> np.ndarray:
+                     prefetching: bool = True, threads: int = 0, pad_channels: bool = False) -> np.ndarray:
         """uint32 cycles per layer: the best over `strategy` (None = every strategy valid for the device),
-        or a VPUNN error code (see ``vpunas.costmodel.error_name``) when every strategy is refused."""
-        model, recs, strategy, n_dpu, n_tiles = self._args(layers, strategy, n_dpu, n_tiles)
+        or a VPUNN error code (see ``vpunas.layercost.error_name``) when every strategy is refused.
+
+        VPUNN refuses channel counts that are not multiples of 16 (ERROR_INVALID_LAYER_CONFIGURATION);
+        pad_channels=True first pads them up to 16 the way the hardware stores them (see
+        ``pad_channels_to_16``)."""
+        model, recs, strategy, n_dpu, n_tiles = self._args(layers, strategy, n_dpu, n_tiles, pad_channels)
         cycles, _, _ = _core.layer_cycles(model, recs, strategy, n_dpu, n_tiles, bool(input_in_ddr),
                                           bool(output_in_ddr), bool(prefetching), threads)
         return cycles
 
     def best_strategies(self, layers, strategy=None, n_dpu=None, n_tiles=None, input_in_ddr=False,
-                        output_in_ddr=False, prefetching=True, threads: int = 0) -> tuple[np.ndarray, list]:
+                        output_in_ddr=False, prefetching=True, threads: int = 0,
+                        pad_channels: bool = False) -> tuple[np.ndarray, list]:
         """(cycles, best strategy name per layer or None when all refused)."""
-        model, recs, strategy, n_dpu, n_tiles = self._args(layers, strategy, n_dpu, n_tiles)
+        model, recs, strategy, n_dpu, n_tiles = self._args(layers, strategy, n_dpu, n_tiles, pad_channels)
         cycles, best, _ = _core.layer_cycles(model, recs, strategy, n_dpu, n_tiles, bool(input_in_ddr),
                                              bool(output_in_ddr), bool(prefetching), threads)
         return cycles, [TILING_STRATEGIES[b] if b >= 0 else None for b in best]
 
     def layer_details(self, layers, strategy=None, n_dpu=None, n_tiles=None, input_in_ddr=False,
-                      output_in_ddr=False, prefetching=True, threads: int = 0) -> list[dict]:
+                      output_in_ddr=False, prefetching=True, threads: int = 0,
+                      pad_channels: bool = False) -> list[dict]:
         """Per layer: ``cycles``, ``error``, ``best_strategy`` and ``strategies`` (each with ``tile_cycles``,
         ``w_fetch_cycles``, ``ddr_io_dma_cycles`` and ``tiles``: the tile layer, the number of candidate
         splits, and the chosen ``workloads`` with their ``workload_cycles``)."""
-        model, recs, strategy, n_dpu, n_tiles = self._args(layers, strategy, n_dpu, n_tiles)
+        model, recs, strategy, n_dpu, n_tiles = self._args(layers, strategy, n_dpu, n_tiles, pad_channels)
         return _core.layer_details(model, recs, strategy, n_dpu, n_tiles, bool(input_in_ddr), bool(output_in_ddr),
                                    bool(prefetching), threads)
 
@@ -149,6 +157,19 @@ class LayerCostModel:
 
     def __repr__(self) -> str:
         return f"LayerCostModel({self.dpu_model!r}, n_dpu={self.n_dpu}, n_tiles={self.n_tiles})"
+
+
+def pad_channels_to_16(layers: np.ndarray) -> np.ndarray:
+    """Copy of `layers` with channel counts padded to multiples of 16 as the DPU stores them: output
+    channels always; input channels of convolutions with 16 or more inputs (thin convolutions stay
+    channel-major), and of depthwise / pooling / element-wise layers (which keep in = out)."""
+    out = np.array(layers, dtype=WORKLOAD_DTYPE, copy=True).reshape(-1)
+    ops = ENUM_NAMES["op"]
+    conv = np.isin(out["op"], [ops.index("CONVOLUTION"), ops.index("CM_CONVOLUTION")])
+    out["out_c"] = (out["out_c"] + 15) // 16 * 16
+    padded_in = (out["in_c"] + 15) // 16 * 16
+    out["in_c"] = np.where(conv, np.where(out["in_c"] >= 16, padded_in, out["in_c"]), out["out_c"])
+    return out
 
 
 def _positive(name: str, v) -> int:
@@ -249,4 +270,4 @@ class ShaveCostModel:
 
 
 __all__ = ["LayerCostModel", "ShaveCostModel", "TILING_STRATEGIES", "default_hardware", "valid_strategies",
-           "DPU_FUSED_ACTIVATIONS", "error_name"]
+           "DPU_FUSED_ACTIVATIONS", "error_name", "pad_channels_to_16"]
