@@ -13,4 +13,9 @@ if [ ! -f "$root/build/dev/build.ninja" ]; then
     -Dpybind11_DIR="$("$py" -m pybind11 --cmakedir)" -DVPUNAS_BUILD_TESTS=ON >/dev/null
 fi
 cmake --build "$root/build/dev" -j2 "$@"
-cp -f "$root"/build/dev/_core*.so "$root/python/vpunas/"
+# Copy then rename: overwriting the .so in place (cp -f truncates it) crashes every Python process that
+# has it loaded (SIGBUS / SIGSEGV); a rename leaves them the old inode.
+for so in "$root"/build/dev/_core*.so; do
+  cp -f "$so" "$root/python/vpunas/.$(basename "$so").tmp"
+  mv -f "$root/python/vpunas/.$(basename "$so").tmp" "$root/python/vpunas/$(basename "$so")"
+done
