@@ -136,3 +136,12 @@ def test_theoretical_model_matches_vpunn_estimate(golden_dir):
             assert got[i] == theo
         elif r[col["value_source"]] == "sanitizer_rejected":
             assert got[i] == int(r[col["cycles"]])
+
+
+def test_portable_kernel_gives_identical_values(golden_dir, monkeypatch, fast27):
+    arr = read_workloads_csv(golden_dir / "dpu_vpu_2_7.fast.csv")
+    monkeypatch.setenv("VPUNAS_EXACT_MLP_SCALAR", "1")  # read when the model is built
+    scalar = VPUNN(model_path("vpu_2_7.fast.vpunn"))
+    a, b = fast27.predict_detail(arr), scalar.predict_detail(arr)
+    assert np.array_equal(a["cycles"], b["cycles"])
+    assert np.array_equal(a["nn_raw"], b["nn_raw"], equal_nan=True)

@@ -1,19 +1,16 @@
 // VPUNN-exact MLP forward pass (see exact_mlp.h).
-// On x86-64 this file is built for the baseline ISA and the AVX kernels target "avx" only: neither has
-// FMA instructions, so no multiply-add can be fused (VPUNN's reference build does not fuse either).
-// Elsewhere, tell the compiler not to contract.
-#if !(defined(__x86_64__) || defined(_M_X64))
+// Multiply and add must never be fused (VPUNN's reference build does not fuse): CMake compiles this file
+// with -ffp-contract=off, the x86-64 kernels target plain AVX (no FMA instructions), and clang is told
+// here as well.
 #if defined(__clang__)
 #pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
 #endif
 
 #include "workload/exact_mlp.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "common.h"
@@ -200,7 +197,9 @@ ExactMlp::ExactMlp(const vpunn::ModelFile& f) {
   input_size_ = f.layers.front().in;
   output_size_ = f.layers.back().out;
 #ifdef VPUNAS_EXACT_AVX
-  use_avx_ = __builtin_cpu_supports("avx");
+  // VPUNAS_EXACT_MLP_SCALAR=1 forces the portable kernels (tests check both give identical values)
+  const char* force_scalar = std::getenv("VPUNAS_EXACT_MLP_SCALAR");
+  use_avx_ = __builtin_cpu_supports("avx") && !(force_scalar && force_scalar[0] == '1');
 #endif
 }
 
