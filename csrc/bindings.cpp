@@ -115,6 +115,7 @@ std::pair<const wl::WorkloadRecord*, size_t> records(const py::array& a, const p
 }  // namespace workload_bind
 
 // ----- layer: helpers (layer batches over a DPU model, SHAVE kernels) -----
+#include <array>
 #include <cstring>
 
 #include "layer/dma.h"
@@ -619,14 +620,28 @@ PYBIND11_MODULE(_core, m) {
                return std::make_shared<ly::ShaveModel>(static_cast<wl::Device>(device), dir);
              }),
              py::arg("device"), py::arg("params_dir"))
-        .def("cycles",
-             [](const ly::ShaveModel& s, ly::ShaveApi api, const std::string& op, int64_t w, int64_t h, int64_t c,
-                int64_t b, int dtype) { return s.cycles(api, op, w, h, c, b, static_cast<wl::DataType>(dtype)); },
-             py::arg("api"), py::arg("op"), py::arg("out_w"), py::arg("out_h"), py::arg("out_c"), py::arg("out_b"),
-             py::arg("out_dtype"))
+        .def(
+            "cycles",
+            [](const ly::ShaveModel& s, ly::ShaveApi api, const std::string& op, std::array<int64_t, 4> in_whcb,
+               std::array<int64_t, 4> out_whcb, int dtype, int in_layout, int out_layout) {
+              const int n_dtype = static_cast<int>(wl::datatype_names().size());
+              const int n_layout = static_cast<int>(wl::layout_names().size());
+              if (dtype < 0 || dtype >= n_dtype) throw vpunas::InputError("out_dtype index out of range");
+              if (in_layout < 0 || in_layout >= n_layout || out_layout < 0 || out_layout >= n_layout)
+                throw vpunas::InputError("layout index out of range");
+              ly::ShaveModel::Call c;
+              c.in_w = in_whcb[0], c.in_h = in_whcb[1], c.in_c = in_whcb[2], c.in_b = in_whcb[3];
+              c.out_w = out_whcb[0], c.out_h = out_whcb[1], c.out_c = out_whcb[2], c.out_b = out_whcb[3];
+              c.out_dtype = static_cast<wl::DataType>(dtype);
+              c.in_layout = static_cast<wl::Layout>(in_layout);
+              c.out_layout = static_cast<wl::Layout>(out_layout);
+              return s.cycles(api, op, c);
+            },
+            py::arg("api"), py::arg("op"), py::arg("in_whcb"), py::arg("out_whcb"), py::arg("out_dtype"),
+            py::arg("in_layout"), py::arg("out_layout"))
         .def("operators", &ly::ShaveModel::operators, py::arg("api"))
         .def("has_operator", &ly::ShaveModel::has_operator, py::arg("api"), py::arg("op"))
-        .def_static("is_builtin_without_params", &ly::ShaveModel::is_builtin_without_params, py::arg("op"));
+        .def("is_builtin_without_params", &ly::ShaveModel::is_builtin_without_params, py::arg("op"));
   }
 
   // ===== latency: LUT kernels, expected latency =====

@@ -12,7 +12,6 @@ from collections import Counter
 
 import pytest
 
-from vpunas import _core
 from vpunas.layercost import ShaveCostModel, error_name
 
 
@@ -31,12 +30,13 @@ def test_shave_parity(device, stem, golden_dir, shave_dir, capsys):
         out_shape = (int(r["out_b"]), int(r["out_c"]), int(r["out_h"]), int(r["out_w"]))
         in_shape = (int(r["in_b"]), int(r["in_c"]), int(r["in_h"]), int(r["in_w"]))
         name = r["op_name"]
-        if api == "shave2" and _core.ShaveModel.is_builtin_without_params(name):
+        if api == "shave2" and model._m.is_builtin_without_params(name):
             with pytest.raises(ValueError, match="not in the parameter files"):
                 model.cycles(name, in_shape, out_shape, dtype=r["out_dtype"], api=api)
             counts[(api, "unsupported")] += 1
             continue
-        ours = model.cycles(name, in_shape, out_shape, dtype=r["out_dtype"], api=api)
+        assert r["in_layout"] == r["out_layout"]
+        ours = model.cycles(name, in_shape, out_shape, dtype=r["out_dtype"], api=api, layout=r["in_layout"])
         golden = int(r["cycles"])
         if ours == golden:
             counts[(api, "exact")] += 1

@@ -134,10 +134,29 @@ const std::map<std::string, std::string>& legacy_shave_aliases() {
   return aliases;
 }
 
-bool ShaveModel::is_builtin_without_params(const std::string& op) {
+bool ShaveModel::is_builtin_without_params(const std::string& op) const {
   if (op.rfind("MVN", 0) == 0 || op.rfind("vpuem.", 0) == 0) return true;
-  return op == "interpolatewh_1" || op == "softmax" || op == "gather" || op == "normalizel2onlyc";
+  if (op == "interpolatewh_1") return device_ != Device::VPU_2_7;  // built in and known for VPU 2.7 only
+  return op == "softmax" || op == "gather" || op == "normalizel2onlyc";
 }
+
+namespace {
+// VPUNN's InterpolateWHModel_1 (VPU 2.7 "interpolatewh_1"), a polynomial in microseconds. VPUNN feeds the
+// input width for both W and H (visible on non-square maps); reproduced as is. Strict WHCB (XYZ) layout.
+uint32_t interpolate_wh_1(const ShaveModel::Call& c, int dpu_mhz) {
+  if (c.in_layout != workload::Layout::XYZ || c.out_layout != workload::Layout::XYZ) {
+    return shave_errors::ERROR_SHAVE_PARAMS;
+  }
+  const int wi = static_cast<int>(c.in_w);
+  const int hi = static_cast<int>(c.in_w);
+  const int out_size = static_cast<int>(c.out_w * c.out_h * c.out_c * c.out_b);
+  const float out_over_w = static_cast<float>(out_size) / static_cast<float>(wi);
+  const float us = 22.83932536793509f + 1.1171697884536729f * static_cast<float>(hi) +
+                   2.001050052740202f * static_cast<float>(wi) + 0.008051784863285609f * static_cast<float>(out_size) +
+                   0.0067717638956515695f * out_over_w;
+  return to_cycles(us * static_cast<float>(dpu_mhz));
+}
+}  // namespace
 
 ShaveModel::ShaveModel(Device device, const std::string& params_dir) : device_(device) {
   if (device != Device::VPU_2_0 && device != Device::VPU_2_7 && device != Device::VPU_4_0) {
@@ -223,12 +242,12 @@ uint32_t ShaveModel::shave2_cycles(const ShaveKernelParams& p, int64_t out_bytes
   return to_cycles(y * static_cast<float>(p.dpu_mhz));
 }
 
-uint32_t ShaveModel::cycles(ShaveApi api, const std::string& op, int64_t out_w, int64_t out_h, int64_t out_c,
-                            int64_t out_b, DataType out_dtype) const {
-  if (out_w <= 0 || out_h <= 0 || out_c <= 0 || out_b <= 0) {
-    throw InputError("SHAVE kernel '" + op + "': output shape must be positive (W, H, C, B)");
+uint32_t ShaveModel::cycles(ShaveApi api, const std::string& op, const Call& c) const {
+  if (c.out_w <= 0 || c.out_h <= 0 || c.out_c <= 0 || c.out_b <= 0 || c.in_w <= 0 || c.in_h <= 0 || c.in_c <= 0 ||
+      c.in_b <= 0) {
+    throw InputError("SHAVE kernel '" + op + "': input and output shapes must be positive (W, H, C, B)");
   }
-  const double bytes_d = static_cast<double>(out_w) * out_h * out_c * out_b * dtype_size(out_dtype);
+  const double bytes_d = static_cast<double>(c.out_w) * c.out_h * c.out_c * c.out_b * dtype_size(c.out_dtype);
   if (bytes_d > 2e9) throw InputError("SHAVE kernel '" + op + "': output tensor too large");
   const auto out_bytes = static_cast<int64_t>(std::ceil(bytes_d));
   if (api == ShaveApi::SHAVE) {
@@ -243,6 +262,12 @@ uint32_t ShaveModel::cycles(ShaveApi api, const std::string& op, int64_t out_w, 
     const double rounded = std::round(static_cast<double>(q));  // half away from zero
     const double total = rounded + p.latency;
     return total > 4e9 ? workload::errors::ERROR_INVALID_OUTPUT_RANGE : static_cast<uint32_t>(total);
+  }
+  if (op == "interpolatewh_1" && device_ == Device::VPU_2_7) {
+    if (static_cast<double>(c.out_w) * c.out_h * c.out_c * c.out_b > 2e9) {
+      throw InputError("SHAVE kernel '" + op + "': output tensor too large");
+    }
+    return interpolate_wh_1(c, 1300);
   }
   auto it = shave2_.find(op);
   if (it == shave2_.end()) {
@@ -264,6 +289,8 @@ std::vector<std::string> ShaveModel::operators(ShaveApi api) const {
     std::sort(names.begin(), names.end());
   } else {
     for (const auto& kv : shave2_) names.push_back(kv.first);
+    if (device_ == Device::VPU_2_7) names.push_back("interpolatewh_1");
+    std::sort(names.begin(), names.end());
   }
   return names;
 }
@@ -273,7 +300,7 @@ bool ShaveModel::has_operator(ShaveApi api, const std::string& op) const {
     auto alias = legacy_shave_aliases().find(op);
     return legacy_.count(alias != legacy_shave_aliases().end() ? alias->second : op) > 0;
   }
-  return shave2_.count(op) > 0;
+  return shave2_.count(op) > 0 || (op == "interpolatewh_1" && device_ == Device::VPU_2_7);
 }
 
 }  // namespace layer

@@ -47,16 +47,22 @@ class ShaveModel {
 
   workload::Device device() const { return device_; }
 
+  // Shapes of a kernel call (W, H, C, B), output type and layouts.
+  struct Call {
+    int64_t in_w = 1, in_h = 1, in_c = 1, in_b = 1;
+    int64_t out_w = 1, out_h = 1, out_c = 1, out_b = 1;
+    workload::DataType out_dtype = workload::DataType::FLOAT16;
+    workload::Layout in_layout = workload::Layout::ZXY, out_layout = workload::Layout::ZXY;
+  };
   // Cycles (DPU cycles at the device's nominal DPU clock) or a VPUNN error code. Throws InputError for
   // kernels VPUNN models with built-in parameters we do not have (MVN*, softmax, vpuem.*, ...).
-  uint32_t cycles(ShaveApi api, const std::string& op, int64_t out_w, int64_t out_h, int64_t out_c, int64_t out_b,
-                  workload::DataType out_dtype) const;
+  uint32_t cycles(ShaveApi api, const std::string& op, const Call& call) const;
 
   // Operator names offered under an API (sorted).
   std::vector<std::string> operators(ShaveApi api) const;
   bool has_operator(ShaveApi api, const std::string& op) const;
   // True for names VPUNN offers with built-in parameters that are not in the files (unsupported here).
-  static bool is_builtin_without_params(const std::string& op);
+  bool is_builtin_without_params(const std::string& op) const;
 
  private:
   uint32_t shave2_cycles(const ShaveKernelParams& p, int64_t out_bytes) const;

@@ -229,16 +229,23 @@ class ShaveCostModel:
         return w, h, c, n
 
     def cycles(self, op_name: str, in_shape, out_shape, dtype: str = "FLOAT16", api: str = "shave2",
-               params: Sequence[int] = ()) -> int:
+               params: Sequence[int] = (), layout: str | None = None) -> int:
         """DPU cycles of one kernel (or a VPUNN error code, e.g. ERROR_SHAVE_OPERATOR_MISSING). ValueError
-        for kernels whose VPUNN parameters are built in and not in the files (MVN*, softmax, vpuem.*)."""
-        self._whcb(in_shape, "in_shape")
-        w, h, c, n = self._whcb(out_shape, "out_shape")
+        for kernels whose VPUNN parameters are built in and not in the files (MVN*, softmax, vpuem.*).
+        layout: tensor layout of input and output (None: the kernel's own, XYZ for VPUNN's interpolation
+        model ``interpolatewh_1``, ZXY otherwise)."""
+        in_whcb = self._whcb(in_shape, "in_shape")
+        out_whcb = self._whcb(out_shape, "out_shape")
         if any(int(p) != p for p in params):
             raise ValueError(f"params must be integers, got {params!r}")
         if dtype not in ENUM_NAMES["dtype"]:
             raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(ENUM_NAMES['dtype'])}")
-        return int(self._m.cycles(self._api(api), op_name, w, h, c, n, ENUM_NAMES["dtype"].index(dtype)))
+        if layout is None:
+            layout = "XYZ" if op_name == "interpolatewh_1" else "ZXY"
+        if layout not in ENUM_NAMES["layout"]:
+            raise ValueError(f"unknown layout {layout!r}; use one of {', '.join(ENUM_NAMES['layout'])}")
+        li = ENUM_NAMES["layout"].index(layout)
+        return int(self._m.cycles(self._api(api), op_name, in_whcb, out_whcb, ENUM_NAMES["dtype"].index(dtype), li, li))
 
     def cycles_batch(self, ops: Iterable, dtype: str = "FLOAT16", api: str = "shave2") -> np.ndarray:
         """uint32 cycles for many kernels: items are ``vpunas.ops.ShaveOp`` or (name, in_shape, out_shape)."""
@@ -257,7 +264,7 @@ class ShaveCostModel:
             return False
         if self._m.has_operator(_core.ShaveApi.shave2, op) or self._m.has_operator(_core.ShaveApi.SHAVE, op):
             return True
-        if _core.ShaveModel.is_builtin_without_params(op):
+        if self._m.is_builtin_without_params(op):
             return True
         raise ValueError(f"unknown operator {op!r} for {self.device}: neither a DPU-fused activation nor a "
                          f"SHAVE kernel (see ShaveCostModel.operators())")
