@@ -369,10 +369,12 @@ uint32_t check_layer(const WorkloadRecord& l, TilingStrategy strategy, int n_til
     return ERROR_INVALID_LAYER_CONFIGURATION;
   }
   if (l.pad_t < 0 || l.pad_b < 0 || l.pad_l < 0 || l.pad_r < 0) return ERROR_INVALID_LAYER_CONFIGURATION;
-  // VPUNN's ranges: kernels 1..11, strides 1..8, padding below the kernel, tensors up to 8192 per tile
-  // along the split dimension (also keeps every size computation far from integer overflow).
-  if (l.k_w > 11 || l.k_h > 11 || l.s_w > 8 || l.s_h > 8) return ERROR_INVALID_LAYER_CONFIGURATION;
-  if (l.pad_l >= l.k_w || l.pad_r >= l.k_w || l.pad_t >= l.k_h || l.pad_b >= l.k_h) {
+  // VPUNN's ranges: kernels 1..11 (1 for element-wise), strides 1..8, padding 0..(k-1)/2, tensors up to
+  // 8192 per tile along the split dimension (also keeps size computations far from integer overflow).
+  const int max_k = op == Operation::ELTWISE ? 1 : 11;
+  if (l.k_w > max_k || l.k_h > max_k || l.s_w > 8 || l.s_h > 8) return ERROR_INVALID_LAYER_CONFIGURATION;
+  if (l.pad_l > (l.k_w - 1) / 2 || l.pad_r > (l.k_w - 1) / 2 || l.pad_t > (l.k_h - 1) / 2 ||
+      l.pad_b > (l.k_h - 1) / 2) {
     return ERROR_INVALID_LAYER_CONFIGURATION;
   }
   const int64_t max_dim = 8192LL * std::max(1, n_tiles);
