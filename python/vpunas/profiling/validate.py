@@ -56,6 +56,9 @@ def error_metrics(predicted, measured) -> dict:
             "pearson": pearson(p, m), "spearman": spearman(p, m)}
 
 
+RETEST_LABEL = "re-measured (noise ceiling)"
+
+
 # ------------------------------------------------------------------------------------------------ subnets
 def subnet_ops(space, choices) -> list:
     """The ops of one architecture of a space, in execution order."""
@@ -116,8 +119,11 @@ class ValidationResult:
 
 def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 0,
                     settings: ProfileSettings = ProfileSettings(warmup=3, repeats=15, max_spread=0.05, retries=1),
-                    progress: bool = True) -> ValidationResult:
-    """Score one or more LUTs (label -> table dict) on the same random subnets of `space`."""
+                    progress: bool = True, retest: bool = False) -> ValidationResult:
+    """Score one or more LUTs (label -> table dict) on the same random subnets of `space`.
+
+    retest: time every subnet a second time (in reverse order) and score that second measurement
+    like a LUT: the noise ceiling no table can beat on this machine at this moment."""
     if samples < 2:
         raise ValueError(f"--samples must be >= 2 for correlations, got {samples}")
     latencies = {label: latency_by_key(t) for label, t in tables.items()}
@@ -148,9 +154,22 @@ def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 
         measured.append(t.median_ms)
         spreads.append(t.spread)
     measured = np.array(measured)
+    remeasured = None
+    if retest:
+        again = {}
+        it = reversed(range(samples))
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(it, total=samples, desc="re-measure subnets", unit="net")
+        for i in it:
+            again[i] = time_graph(runner, onnx_ops.chain_graph(op_lists[i], seed=settings.seed + i), settings).median_ms
+        remeasured = np.array([again[i] for i in range(samples)])
     fixed = {label: (overhead if subtracted[label] else 0.0) + (io if boundary[label] else 0.0) for label in tables}
     predicted = {label: np.array([predict_ms(lat, ops, fixed[label], label) for ops in op_lists])
                  for label, lat in latencies.items()}
+    if remeasured is not None:
+        predicted[RETEST_LABEL] = remeasured
     metrics = {label: error_metrics(p, measured) for label, p in predicted.items()}
     return ValidationResult(archs, measured, predicted, metrics, overhead, np.array(spreads), io)
 
