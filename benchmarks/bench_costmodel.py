@@ -1,0 +1,207 @@
+"""Cost-model throughput: vpunas full path vs. our MLP alone vs. a plain numpy MLP.
+
+For each model (default vpu_2_7.vpunn and vpu_2_0.vpunn) and batch size (1, 64, 4096, 1,000,000) it
+prints predictions per second of
+  (a) full    vpunas.VPUNN(...).predict(workloads): descriptor building + MLP + post-processing
+  (b) mlp     vpunas._core.MlpModel.forward on precomputed descriptors (our packed SIMD kernels)
+  (c) numpy   the same MLP in plain numpy float32 (x @ W.T + b, ReLU) on the same descriptors,
+              in chunks of 65,536 rows to bound its memory (numpy's BLAS may use every core)
+plus the time of one single-workload predict call from Python and the peak-RSS increase of the
+1M-row full-path call. Workloads are rows drawn at random from the golden DPU CSV of the model
+(valid, refused and unusual workloads mixed as in that file).
+
+Usage: python benchmarks/bench_costmodel.py [--models vpu_2_7.vpunn ...] [--sizes 1 64 4096 1000000]
+                                            [--threads 0] [--png out.png]
+Timings on shared machines are noisy: every figure is the best of several repeats.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vpunas import _core
+
+try:  # the full path (descriptor building + post-processing) lives in vpunas.costmodel
+    from vpunas.costmodel import VPUNN, read_workloads_csv
+except ImportError:  # pragma: no cover - during development, before the cost model exists
+    VPUNN = read_workloads_csv = None
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_DIR = Path(os.environ.get("VPUNAS_MODEL_DIR", REPO.parent / "shared" / "vpunn"))
+GOLDEN_DIR = Path(os.environ.get("VPUNAS_GOLDEN_DIR", MODEL_DIR / "golden"))
+NUMPY_CHUNK = 65_536
+
+
+class NumpyMlp:
+    """The baseline: the same network in plain numpy float32."""
+
+    def __init__(self, model: _core.MlpModel):
+        self.layers = [(*model.layer_weights(i), act) for i, (_, _, act) in enumerate(model.layer_shapes)]
+        self.layers = [(np.ascontiguousarray(w.T), b, act) for w, b, act in self.layers]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        outs = []
+        for s in range(0, len(x), NUMPY_CHUNK):
+            h = x[s : s + NUMPY_CHUNK]
+            for wt, b, act in self.layers:
+                h = h @ wt
+                h += b
+                if act == "RELU":
+                    np.maximum(h, 0.0, out=h)
+                elif act == "SIGMOID":
+                    h = 1.0 / (1.0 + np.exp(-h))
+            outs.append(h)
+        return np.concatenate(outs) if len(outs) > 1 else outs[0]
+
+
+def best_rate(fn, n_items: int, min_time: float = 0.3, max_repeats: int = 7) -> float:
+    """Items per second of fn(), best of a few timed runs (each run long enough to time)."""
+    fn()  # warm-up
+    best = float("inf")
+    total = 0.0
+    repeats = 0
+    while repeats < max_repeats and (total < min_time or repeats < 2):
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        best = min(best, dt)
+        total += dt
+        repeats += 1
+        if dt > 5.0 and repeats >= 1:
+            break
+    return n_items / best
+
+
+def loop_rate(fn, n_items: int, calls: int) -> float:
+    """For small batches: many calls in a loop, best of 3 loops."""
+    fn()
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / calls)
+    return n_items / best
+
+
+def sample_workloads(stem: str, n: int, rng: np.random.Generator):
+    if read_workloads_csv is None:
+        return None
+    path = GOLDEN_DIR / f"dpu_{stem}.csv"
+    if not path.exists():
+        return None
+    base = read_workloads_csv(path)
+    return base[rng.integers(0, len(base), size=n)]
+
+
+def golden_descriptors(stem: str) -> np.ndarray:
+    """Descriptors VPUNN built (golden CSV), used when the full path is not available."""
+    import csv
+
+    with open(GOLDEN_DIR / f"dpu_{stem}.csv", newline="") as f:
+        rows = [r["descriptor"] for r in csv.DictReader(f) if r["descriptor"]]
+    return np.array([[float(v) for v in r.split()] for r in rows], dtype=np.float32)
+
+
+def bench_model(name: str, sizes: list[int], threads: int, rng: np.random.Generator) -> list[dict]:
+    stem = name[: -len(".vpunn")]
+    mlp = _core.MlpModel(str(MODEL_DIR / name))
+    ref = NumpyMlp(mlp)
+    full = VPUNN(str(MODEL_DIR / name)) if VPUNN is not None else None
+    n_max = max(sizes)
+    workloads = sample_workloads(stem, n_max, rng) if full is not None else None
+    if workloads is not None:
+        desc, ok = full.descriptors(workloads[: min(n_max, 100_000)])
+        pool = desc[ok.astype(bool)]
+    else:
+        pool = golden_descriptors(stem)
+    x_all = np.ascontiguousarray(pool[rng.integers(0, len(pool), size=n_max)], dtype=np.float32)
+    print(f"\n## {name}: NN '{mlp.name}' {mlp.input_size} inputs, layers "
+          f"{' '.join(f'{a}x{b}' for a, b, _ in mlp.layer_shapes)}, MLP kernel {mlp.kernel}")
+    print("| batch | full path (pred/s) | MLP only (pred/s) | numpy MLP (pred/s) | MLP / numpy |")
+    print("|---:|---:|---:|---:|---:|")
+    results = []
+    for n in sizes:
+        x = x_all[:n]
+        calls = max(1, 20_000 // n)
+        rate = (lambda f: loop_rate(f, n, calls)) if n < 4096 else (lambda f: best_rate(f, n))
+        r_mlp = rate(lambda: mlp.forward(x, threads=threads))
+        r_np = rate(lambda: ref(x))
+        r_full = float("nan")
+        rss_delta = None
+        if workloads is not None:
+            wl = workloads[:n]
+            if n >= 1_000_000:
+                before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                t0 = time.perf_counter()
+                full.predict(wl, threads=threads)
+                r_full = n / (time.perf_counter() - t0)
+                rss_delta = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+            else:
+                r_full = rate(lambda: full.predict(wl, threads=threads))
+        fmt = lambda v: "n/a" if v != v else f"{v:,.0f}"  # noqa: E731
+        print(f"| {n:,} | {fmt(r_full)} | {fmt(r_mlp)} | {fmt(r_np)} | {r_mlp / r_np:.2f}x |")
+        results.append({"model": name, "n": n, "full": r_full, "mlp": r_mlp, "numpy": r_np, "rss_mb": rss_delta})
+
+    one_x = x_all[:1]
+    us_mlp = 1e6 / loop_rate(lambda: mlp.forward(one_x), 1, 5000)
+    line = f"single call: MlpModel.forward(1 row) {us_mlp:.1f} us"
+    if workloads is not None:
+        one = workloads[:1]
+        us_full = 1e6 / loop_rate(lambda: full.predict(one), 1, 5000)
+        line += f", VPUNN.predict(1 workload) {us_full:.1f} us"
+    print(line)
+    for r in results:
+        if r["rss_mb"] is not None:
+            print(f"peak RSS increase during the {r['n']:,}-workload predict call: {r['rss_mb']:.0f} MiB")
+    return results
+
+
+def plot(results: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len({r["model"] for r in results}), figsize=(11, 4), squeeze=False)
+    for ax, model in zip(axes[0], dict.fromkeys(r["model"] for r in results)):
+        rows = [r for r in results if r["model"] == model]
+        ns = [r["n"] for r in rows]
+        for key, label in (("full", "full path"), ("mlp", "MLP only"), ("numpy", "numpy MLP")):
+            ax.plot(ns, [r[key] for r in rows], marker="o", label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("predictions / s")
+        ax.set_title(model)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot written to {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=["vpu_2_7.vpunn", "vpu_2_0.vpunn"])
+    p.add_argument("--sizes", nargs="+", type=int, default=[1, 64, 4096, 1_000_000])
+    p.add_argument("--threads", type=int, default=0, help="0 = let the library choose")
+    p.add_argument("--png", default=None, help="write a throughput plot here")
+    args = p.parse_args(argv)
+    print(f"{os.cpu_count()} CPUs, MLP kernels available: {', '.join(_core.available_mlp_kernels())}, "
+          f"threads={args.threads or 'auto'}")
+    rng = np.random.default_rng(0)
+    results = []
+    for name in args.models:
+        results += bench_model(name, sorted(args.sizes), args.threads, rng)
+    if args.png:
+        plot(results, args.png)
+
+
+if __name__ == "__main__":
+    main()
