@@ -138,3 +138,33 @@ def test_fashion_mnist_reader(tmp_path):
     (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x05")
     with pytest.raises(ValueError, match="truncated"):
         load_fashion_mnist("test", tmp_path)
+
+
+def test_image_folder_tree(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from vpunas.data.loaders import load_classification
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for cls in ("cat", "dog"):
+            d = tmp_path / split / cls
+            d.mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(d / f"{i}.png")
+    train, test, n = load_classification(tmp_path, resolution=16, in_ch=3)
+    assert n == 2 and len(train) == 4 and len(test) == 4
+    x, y = train[3]
+    assert x.shape == (3, 16, 16) and y == 1
+    (tmp_path / "val" / "bird").mkdir()
+    with pytest.raises(ValueError, match="class folders differ"):
+        load_classification(tmp_path, resolution=16, in_ch=3)
+
+
+def test_cli_missing_data_names_the_install_command(tmp_path, capsys):
+    from vpunas.cli import main
+
+    rc = main(["search", "classification", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
