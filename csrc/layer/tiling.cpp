@@ -364,8 +364,8 @@ uint32_t check_layer(const WorkloadRecord& l, TilingStrategy strategy, int n_til
     if (n_tiles != 1 || strategy == TilingStrategy::SOK) return ERROR_INVALID_LAYER_CONFIGURATION;
     if (op == Operation::CONVOLUTION && l.in_c < 16) return ERROR_INVALID_LAYER_CONFIGURATION;
   }
-  if (l.in_w <= 0 || l.in_h <= 0 || l.in_c <= 0 || l.out_w <= 0 || l.out_h <= 0 || l.out_c <= 0 || l.in_b != 1 ||
-      l.out_b != 1 || l.k_w <= 0 || l.k_h <= 0 || l.s_w <= 0 || l.s_h <= 0) {
+  if (l.in_w <= 0 || l.in_h <= 0 || l.in_c <= 0 || l.out_w <= 0 || l.out_h <= 0 || l.out_c <= 0 || l.in_b <= 0 ||
+      l.out_b != l.in_b || l.in_b > 8192 || l.k_w <= 0 || l.k_h <= 0 || l.s_w <= 0 || l.s_h <= 0) {
     return ERROR_INVALID_LAYER_CONFIGURATION;
   }
   if (l.pad_t < 0 || l.pad_b < 0 || l.pad_l < 0 || l.pad_r < 0) return ERROR_INVALID_LAYER_CONFIGURATION;
