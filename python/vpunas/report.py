@@ -78,6 +78,11 @@ def plot(rows: list[dict], path: str | Path, history: list | None = None, metric
         ax2 = axes[0][1]
         ax2.plot([h["epoch"] for h in history], [h["expected_latency_ms"] for h in history], "o-", label="E[lat]")
         ax2.plot([h["epoch"] for h in history], [h["derived_latency_ms"] for h in history], "s--", label="argmax net")
+        targets = sorted({r["target_ms"] for r in rows if r.get("target_ms")})
+        for t in targets:
+            ax2.axhline(t, color="gray", ls=":", lw=1)
+        if targets:
+            ax2.plot([], [], color="gray", ls=":", label="target")
         ax2.set_xlabel("search epoch")
         ax2.set_ylabel("latency [ms]")
         ax2.set_title("latency during the search")
