@@ -283,7 +283,7 @@ class ProxylessSearch:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(ep=epoch, loss=f"{loss:.3f}", **{self.task.metric_name: f"{metric:.1f}"},
-                                    E_lat=f"{self.expected_latency_ms():.3f}ms")
+                                    E_lat=f"{self.expected_latency_ms():.4f}ms", lam=f"{self.lam:.3g}")
             if stats["arch_steps"]:
                 stats["valid_" + self.task.metric_name] /= stats["arch_steps"]
             self._end_epoch(epoch, stats)
