@@ -276,5 +276,70 @@ class ShaveCostModel:
         return f"ShaveCostModel({self.device!r}, params_dir={str(self.params_dir)!r})"
 
 
+def _ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="stable")
+    r = np.empty(len(x), dtype=np.float64)
+    r[order] = np.arange(len(x))
+    vals, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.zeros(len(vals))
+    np.add.at(sums, inv, r)
+    return (sums / counts)[inv]  # average rank of ties
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation (ties get their average rank)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) < 3:
+        return float("nan")
+    return float(np.corrcoef(_ranks(a), _ranks(b))[0, 1])
+
+
+def golden_layer_parity(golden_csv, dpu_model) -> dict:
+    """Recomputes every row of a VPUNN golden layer file (layer_<model>.csv: each strategy and the BEST
+    row of every layer and hardware configuration) with LayerCostModel on `dpu_model`.
+
+    Returns {"stats": {config: {rows, costed_both, mape, spearman, exact, errors_golden, errors_match,
+    status_mismatch}}, "golden", "ours" (uint64 / uint32 per row), "rows", "columns"}. `exact` counts rows
+    within max(2 cycles, 1e-5 relative), the tolerance VPUNN's README gives for float summation order."""
+    from collections import defaultdict
+
+    from vpunas.costmodel import read_workloads_csv
+
+    layers, header, rows = read_workloads_csv(golden_csv, return_header=True)
+    col = {n: i for i, n in enumerate(header)}
+    model = LayerCostModel(dpu_model)
+    groups = defaultdict(list)
+    for i, r in enumerate(rows):
+        key = (r[col["strategy"]], int(r[col["nDPU"]]), int(r[col["nTiles"]]), r[col["input_in_ddr"]] == "1",
+               r[col["output_in_ddr"]] == "1", r[col["prefetching"]] == "1")
+        groups[key].append(i)
+    ours = np.zeros(len(rows), dtype=np.uint32)
+    for (strategy, n_dpu, n_tiles, in_ddr, out_ddr, prefetch), idx in groups.items():
+        idx = np.asarray(idx)
+        ours[idx] = model.layer_cycles(layers[idx], strategy=None if strategy == "BEST" else strategy, n_dpu=n_dpu,
+                                       n_tiles=n_tiles, input_in_ddr=in_ddr, output_in_ddr=out_ddr,
+                                       prefetching=prefetch)
+    golden = np.array([int(r[col["cycles"]]) for r in rows], dtype=np.uint64)
+    configs = np.array([r[col["config"]] for r in rows])
+    stats = {}
+    for config in sorted(set(configs)):
+        sel = configs == config
+        g, o = golden[sel], ours[sel].astype(np.uint64)
+        g_err, o_err = is_error(g), is_error(o)
+        both = ~g_err & ~o_err
+        gf, of = g.astype(np.float64), o.astype(np.float64)
+        exact = both & (np.abs(gf - of) <= np.maximum(2.0, 1e-5 * gf))
+        rel = np.abs(of[both] - gf[both]) / np.maximum(gf[both], 1.0)
+        stats[config] = {
+            "rows": int(sel.sum()), "costed_both": int(both.sum()),
+            "mape": float(rel.mean() * 100) if both.any() else float("nan"),
+            "spearman": spearman(gf[both], of[both]),
+            "exact": int(exact.sum()), "identical": int((both & (g == o)).sum()),
+            "errors_golden": int(g_err.sum()), "errors_match": int((g_err & o_err & (g == o)).sum()),
+            "status_mismatch": int((g_err != o_err).sum()),
+        }
+    return {"stats": stats, "golden": golden, "ours": ours, "rows": rows, "columns": col}
+
+
 __all__ = ["LayerCostModel", "ShaveCostModel", "TILING_STRATEGIES", "default_hardware", "valid_strategies",
-           "DPU_FUSED_ACTIVATIONS", "error_name", "pad_channels_to_16"]
+           "DPU_FUSED_ACTIVATIONS", "error_name", "pad_channels_to_16", "golden_layer_parity", "spearman"]
