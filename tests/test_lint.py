@@ -289,8 +289,8 @@ def test_findings_channels_and_dsp_replacements(models, source):
     f = {(x.kind, x.node): x for x in report.findings}
     d2s = f[("dsp_op", "/shuffle/DepthToSpace")]
     assert d2s.current_ms == pytest.approx(_by_op(report.items, "DepthToSpace")[0].dsp_ms)
-    # Replacement: ConvTranspose 128->32, k2 s2 = a 2x2 conv over the 48x64 zero-upsampled map.
-    deconv = ops.DpuLayer("CONVOLUTION", 64, 48, 128, 64, 48, 32, 2, 2, 1, 1, 1, 0, 1, 0, "NONE", "UINT8", DEVICE)
+    # Replacement: ConvTranspose 128->32, k2 s2 = an unpadded 2x2 conv over the zero-upsampled 49x65 map.
+    deconv = ops.DpuLayer("CONVOLUTION", 65, 49, 128, 64, 48, 32, 2, 2, device=DEVICE)
     assert d2s.replacement_ms == pytest.approx(_layer_ms(source, [deconv]), rel=1e-12)
     assert d2s.saving_ms == pytest.approx(max(0.0, d2s.current_ms - d2s.replacement_ms))
     prelu = f[("dsp_op", "/prelu/PRelu")]
@@ -308,7 +308,7 @@ def test_findings_channels_and_dsp_replacements(models, source):
     gelu = [x for x in ups.findings if x.node == "/gelu/Mul_1"][0]  # decomposed GELU right after the conv
     assert gelu.replacement == "ReLU fused into /conv/Conv" and gelu.saving_ms > 0
     nearest = [x for x in ups.findings if "nearest" in x.message][0]
-    dw = ops.DpuLayer("DW_CONVOLUTION", 32, 32, 16, 32, 32, 16, 2, 2, 1, 1, 1, 0, 1, 0, "NONE", "UINT8", DEVICE)
+    dw = ops.DpuLayer("DW_CONVOLUTION", 33, 33, 16, 32, 32, 16, 2, 2, device=DEVICE)
     assert nearest.replacement_ms == pytest.approx(_layer_ms(source, [dw]), rel=1e-12)
 
 

@@ -928,10 +928,10 @@ def _without_act(spec):
 
 def _deconv_layer(op, cin, cout, out_h, out_w, k) -> ops.DpuLayer:
     """A stride-k transposed convolution as the DPU runs it: a k x k convolution over the zero-upsampled
-    input (output-sized map), padded so that the output keeps that size."""
-    lo, hi = k // 2, k - 1 - k // 2
-    return ops.DpuLayer(op=op, in_w=out_w, in_h=out_h, in_c=cin, out_w=out_w, out_h=out_h, out_c=cout, k_w=k, k_h=k,
-                        pad_t=lo, pad_b=hi, pad_l=lo, pad_r=hi)
+    input, whose border padding is written into the upsampled buffer (VPUNN's layer checks allow at most
+    (k-1)/2 padding), so the conv itself is unpadded over an (out + k - 1)-sized map."""
+    return ops.DpuLayer(op=op, in_w=out_w + k - 1, in_h=out_h + k - 1, in_c=cin, out_w=out_w, out_h=out_h, out_c=cout,
+                        k_w=k, k_h=k)
 
 
 # DSP activation -> the activation that fuses into the DPU instead.
