@@ -54,6 +54,11 @@ def test_shave_api_and_errors(shave_dir, tmp_path):
     assert "sigmoid" in m.operators("shave2") and "Sigmoid" in m.operators("SHAVE")
     assert m.runs_on_dsp("sigmoid") and m.runs_on_dsp("HardSwish")
     assert not m.runs_on_dsp("relu") and not m.runs_on_dsp("ReLU6")
+    assert m.runs_on_dsp("prelu") and m.runs_on_dsp("interpolate_nearest")  # DSP, even without a VPU 2.7 model
+    # VPUNN's interpolation model reads the input width for W and H; only the strict XYZ layout is accepted
+    up = m.cycles("interpolatewh_1", (16, 90, 160), (16, 180, 320))
+    assert up == m.cycles("interpolatewh_1", (16, 160, 160), (16, 180, 320)) and up < 4294966295
+    assert error_name(m.cycles("interpolatewh_1", (16, 7, 7), (16, 14, 14), layout="ZXY")) == "ERROR_SHAVE_PARAMS"
     with pytest.raises(ValueError, match="unknown operator"):
         m.runs_on_dsp("no_such_kernel")
     # names VPUNN does not know give its own error code

@@ -182,6 +182,12 @@ def _positive(name: str, v) -> int:
 # ReLU6, which the compiler lowers to a clamp in the DPU post-processing.
 DPU_FUSED_ACTIVATIONS = frozenset({"none", "identity", "relu", "relu6", "clamp", "lrelu", "leakyrelu", "leaky_relu"})
 
+# Operators that leave the DPU and run as DSP kernels even where VPUNN has no model for them on a device
+# (e.g. PReLU with a per-channel slope, interpolation).
+DSP_OPERATORS = frozenset({"prelu", "gelu", "sigmoid", "hswish", "hardswish", "swish", "silu", "tanh", "mish", "elu",
+                           "softmax", "exp", "log", "sqrt", "hsigmoid", "hardsigmoid", "softplus", "depthtospace",
+                           "depth_to_space", "spacetodepth", "upsample", "interpolate"})
+
 SHAVE_APIS = ("shave2", "SHAVE")
 
 
@@ -264,6 +270,8 @@ class ShaveCostModel:
             return False
         if self._m.has_operator(_core.ShaveApi.shave2, op) or self._m.has_operator(_core.ShaveApi.SHAVE, op):
             return True
+        if op.lower() in DSP_OPERATORS or op.lower().startswith(("interpolate", "upsample")):
+            return True
         if self._m.is_builtin_without_params(op):
             return True
         raise ValueError(f"unknown operator {op!r} for {self.device}: neither a DPU-fused activation nor a "
@@ -342,4 +350,4 @@ def golden_layer_parity(golden_csv, dpu_model) -> dict:
 
 
 __all__ = ["LayerCostModel", "ShaveCostModel", "TILING_STRATEGIES", "default_hardware", "valid_strategies",
-           "DPU_FUSED_ACTIVATIONS", "error_name", "pad_channels_to_16", "golden_layer_parity", "spearman"]
+           "DPU_FUSED_ACTIVATIONS", "DSP_OPERATORS", "error_name", "pad_channels_to_16", "golden_layer_parity", "spearman"]
