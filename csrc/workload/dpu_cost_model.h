@@ -42,6 +42,7 @@ class TheoreticalDpuModel : public DpuCycleModel {
   Device device() const override { return device_; }
   // Checks the workload like VPUNN (error codes), then the analytic estimate (clipped to error range).
   void predict(const WorkloadRecord* w, size_t n, uint32_t* cycles, int threads = 0) const override;
+  using DpuCycleModel::predict;
 
  private:
   Device device_;

@@ -16,6 +16,15 @@ constexpr int kKernelMax = 15;
 constexpr int kStrideMax = 8;
 constexpr int64_t kPageBytes = 16384;  // CMX allocation granularity
 
+// Sizes of garbage workloads can overflow 64 bits: saturate (anything that large is refused anyway).
+constexpr int64_t kSat = int64_t{1} << 62;
+int64_t sat_mul(int64_t a, int64_t b) {
+  if (a <= 0 || b <= 0) return 0;  // sizes are never negative here
+  if (a > kSat / b) return kSat;
+  return a * b;
+}
+int64_t sat_add(int64_t a, int64_t b) { return std::min(kSat, a + b); }
+
 int64_t align_up(int64_t x, int64_t m) {
   const int64_t r = x % m;
   return r == 0 ? x : x + (m - r);
@@ -43,7 +52,7 @@ int dtype_bits(DataType t) {
   }
 }
 
-int64_t tensor_bytes(int64_t elements, DataType t) { return (elements * dtype_bits(t) + 7) / 8; }
+int64_t tensor_bytes(int64_t elements, DataType t) { return (sat_mul(elements, dtype_bits(t)) + 7) / 8; }
 
 // VPUNN folds signed / bfloat variants onto one type per size.
 DataType restrict_datatype(DataType t) {
@@ -185,12 +194,13 @@ WeightTensor weight_tensor(const WorkloadRecord& w, Device device) {
   const auto wt = weight_dtype_of(w);
   const bool wide = dtype_bits(wt) > 8;
   const auto layout = static_cast<Layout>(w.in_layout);
-  const int64_t k = static_cast<int64_t>(w.k_w) * w.k_h;
+  const int64_t k = sat_mul(std::max(w.k_w, 0), std::max(w.k_h, 0));
+  const int64_t in_c = std::max(w.in_c, 0);
   switch (op) {
     case Operation::CONVOLUTION:
     case Operation::LAYER_NORM: {
       const int m = (w.weight_sparsity_enabled || wide) ? 16 : weights_alignment(f);
-      return {1, 1, align_up(static_cast<int64_t>(w.in_c) * k, m), w.out_c, layout};
+      return {1, 1, align_up(sat_mul(in_c, k), m), w.out_c, layout};
     }
     case Operation::DW_CONVOLUTION:
     case Operation::AVEPOOL: {
@@ -198,7 +208,7 @@ WeightTensor weight_tensor(const WorkloadRecord& w, Device device) {
       return {1, 1, align_up(k, m), w.out_c, layout};
     }
     case Operation::CM_CONVOLUTION:
-      return {1, 1, align_up(static_cast<int64_t>(w.in_c) * k, wide ? 8 : 16), w.out_c, layout};
+      return {1, 1, align_up(sat_mul(in_c, k), wide ? 8 : 16), w.out_c, layout};
     case Operation::ELTWISE:
     case Operation::ELTWISE_MUL:
       return {w.in_h, w.in_c, w.in_w, w.in_b, layout};
@@ -212,29 +222,33 @@ int64_t cmx_footprint(const WorkloadRecord& w) {
   const auto in_t = static_cast<DataType>(w.in_dtype);
   const auto out_t = static_cast<DataType>(w.out_dtype);
   const auto dev = static_cast<Device>(w.device);
+  auto vol = [](int64_t a, int64_t b, int64_t c, int64_t d) {
+    return sat_mul(sat_mul(std::max<int64_t>(a, 0), std::max<int64_t>(b, 0)),
+                   sat_mul(std::max<int64_t>(c, 0), std::max<int64_t>(d, 0)));
+  };
 
   // Activations (+ sparsity map over the compute samples; CM convolutions count 4 or 16 channels there).
-  const int64_t in_elems = static_cast<int64_t>(w.in_w) * w.in_h * w.in_c * w.in_b;
-  int64_t in0 = tensor_bytes(in_elems, in_t);
+  int64_t in0 = tensor_bytes(vol(w.in_w, w.in_h, w.in_c, w.in_b), in_t);
   if (w.in_sparse) {
     const int64_t c = op == Operation::CM_CONVOLUTION ? (w.in_c < 5 ? 4 : 16) : w.in_c;
-    in0 += align_up(static_cast<int64_t>(w.in_w) * w.in_h * c * w.in_b / 8, 16);
+    in0 = sat_add(in0, align_up(vol(w.in_w, w.in_h, c, w.in_b) / 8, 16));
   }
   in0 = align_up(in0, kPageBytes);
 
   // Weights (+ sparsity map, + weight table of 16 bytes per output channel for convolutions).
   const WeightTensor wt = weight_tensor(w, dev);
-  int64_t in1 = tensor_bytes(wt.w * wt.h * wt.c * wt.b, weight_dtype_of(w));
+  int64_t in1 = tensor_bytes(vol(wt.w, wt.h, wt.c, wt.b), weight_dtype_of(w));
   if (w.weight_sparsity_enabled) {
-    in1 -= static_cast<int64_t>(std::floor(static_cast<double>(in1) * w.weight_sparsity));
-    in1 += static_cast<int64_t>(w.out_c) * align_up(static_cast<int64_t>(w.in_c) * w.k_h * w.k_w / 8, 16);
+    const float sp = std::min(std::max(w.weight_sparsity, 0.0f), 1.0f);  // out-of-range ratios are refused later
+    in1 -= static_cast<int64_t>(std::floor(static_cast<double>(in1) * sp));
+    in1 = sat_add(in1, sat_mul(std::max(w.out_c, 0), align_up(vol(w.in_c, w.k_h, w.k_w, 1) / 8, 16)));
   }
-  if (!eltwise_like(op) && op != Operation::MAXPOOL) in1 += static_cast<int64_t>(w.out_c) * 16;
+  if (!eltwise_like(op) && op != Operation::MAXPOOL) in1 = sat_add(in1, sat_mul(std::max(w.out_c, 0), 16));
   in1 = align_up(in1, kPageBytes);
 
-  const int64_t out_elems = static_cast<int64_t>(w.out_w) * w.out_h * w.out_c * w.out_b;
+  const int64_t out_elems = vol(w.out_w, w.out_h, w.out_c, w.out_b);
   int64_t out0 = tensor_bytes(out_elems, out_t);
-  if (w.out_sparse) out0 += align_up(out_elems / 8, 16);
+  if (w.out_sparse) out0 = sat_add(out0, align_up(out_elems / 8, 16));
   out0 = align_up(out0, kPageBytes);
 
   bool skip_out = false;
@@ -242,7 +256,7 @@ int64_t cmx_footprint(const WorkloadRecord& w) {
     skip_out = inplace_output(w);
     if (weightless(w)) in1 = 0;
   }
-  return in0 + in1 + (skip_out ? 0 : out0);
+  return sat_add(sat_add(in0, in1), skip_out ? 0 : out0);
 }
 
 uint32_t sanitize(WorkloadRecord& w) {

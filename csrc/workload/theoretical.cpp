@@ -60,10 +60,16 @@ uint64_t padding_skip_cycles(const WorkloadRecord& w) {
   return (Pt_c + Pb_c + Pl_c + Pr_c) * in_c * out_c;
 }
 
-uint64_t size_in_bytes(int64_t elements, DataType t) {
+uint64_t size_in_bytes(uint64_t elements, DataType t) {
   const double b = dtype_bytes(t);
-  if (b > 0) return static_cast<uint64_t>(elements * static_cast<int64_t>(b));
-  return static_cast<uint64_t>((elements * 4 + 7) / 8);  // sub-byte: VPUNN never gets here for valid rows
+  if (b > 0) return elements * static_cast<uint64_t>(b);
+  return (elements * 4 + 7) / 8;  // sub-byte: VPUNN never gets here for valid rows
+}
+
+// double -> unsigned count, saturating instead of undefined behaviour for absurd garbage sizes
+uint64_t to_count(double v) {
+  if (!(v > 0)) return 0;
+  return v >= 1.8e19 ? ~uint64_t{0} : static_cast<uint64_t>(v);
 }
 
 // CMX read bandwidth bound of NTHW/NTK execution modes, in DPU cycles.
@@ -81,14 +87,14 @@ uint64_t cmx_read_cycles(const WorkloadRecord& w, const Hw& hw) {
                            std::ceil(static_cast<double>(static_cast<unsigned>(w.out_w)) / gx);
   const unsigned kernel_area = static_cast<unsigned>(w.k_w) * static_cast<unsigned>(w.k_h);
   const auto dt = static_cast<DataType>(w.in_dtype);
-  const auto act_elems = static_cast<int64_t>(std::ceil(wt_grids * static_cast<unsigned>(w.out_h) *
+  const auto act_elems = to_count(std::ceil(wt_grids * static_cast<unsigned>(w.out_h) *
                                                         static_cast<unsigned>(w.out_w) *
                                                         static_cast<unsigned>(w.in_c) * kernel_area));
-  const auto wt_elems = static_cast<int64_t>(std::ceil(act_grids * static_cast<unsigned>(w.out_c) *
+  const auto wt_elems = to_count(std::ceil(act_grids * static_cast<unsigned>(w.out_c) *
                                                        static_cast<unsigned>(w.in_c) * kernel_area));
   const double reads = static_cast<double>(size_in_bytes(act_elems, dt) + size_in_bytes(wt_elems, dt)) /
                        static_cast<double>(hw.cmx_word_bytes * hw.cmx_read_ports);
-  return static_cast<uint64_t>(std::ceil(reads * hw.cmx_mhz / hw.dpu_mhz));
+  return to_count(std::ceil(reads * hw.cmx_mhz / hw.dpu_mhz));
 }
 
 }  // namespace
@@ -96,6 +102,13 @@ uint64_t cmx_read_cycles(const WorkloadRecord& w, const Hw& hw) {
 uint64_t theoretical_dpu_cycles(const WorkloadRecord& w) {
   Hw hw;
   if (!hw_of(static_cast<Device>(w.device), &hw)) return 0;
+  // Garbage guard: negative sizes / strides have no meaning (VPUNN would read them as huge unsigned values).
+  for (int32_t v : {w.in_w, w.in_h, w.in_c, w.in_b, w.out_w, w.out_h, w.out_c, w.out_b, w.k_w, w.k_h, w.pad_t,
+                    w.pad_b, w.pad_l, w.pad_r})
+    if (v < 0) return 0;
+  if (w.s_w <= 0 || w.s_h <= 0) return 0;
+  // the padding-skip loops step through the padding: absurd pads would take seconds
+  if (w.pad_t > (1 << 20) || w.pad_b > (1 << 20) || w.pad_l > (1 << 20) || w.pad_r > (1 << 20)) return 0;
   const auto op = static_cast<Operation>(w.op);
   uint64_t cycles = uint64_t{static_cast<unsigned>(w.k_w) * static_cast<unsigned>(w.k_h)} *
                     (uint64_t{static_cast<unsigned>(w.out_w)} * static_cast<unsigned>(w.out_h) *
