@@ -4,6 +4,10 @@
 
 #include "vpunn/gemm_kernel_impl.h"
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12: spurious, from _mm512_max_ps
+#endif
+
 namespace vpunas::vpunn::gemm {
 namespace {
 

@@ -58,14 +58,11 @@ inline void panel_dots(const float* const* row, int k, const Panel& p, const flo
   }
 }
 
+// Adds bias, applies the activation and writes the MR x W tile of panel p at rows r0.. .
 template <class S, int MR>
-inline void panel_rows(const DenseArgs& g, const Panel& p, size_t r0) {
+inline void store_tile(const DenseArgs& g, const Panel& p, size_t r0, const typename S::V* s) {
   using V = typename S::V;
   constexpr int W = S::W;
-  const float* row[MR];
-  for (int r = 0; r < MR; ++r) row[r] = g.a + (r0 + size_t(r)) * g.lda;
-  V s[MR];
-  panel_dots<S, MR>(row, g.k, p, g.weights + p.w_offset, s);
   const V bias = S::load(g.bias + p.col_offset);
   for (int r = 0; r < MR; ++r) {
     V y = S::add(s[r], bias);
@@ -84,17 +81,67 @@ inline void panel_rows(const DenseArgs& g, const Panel& p, size_t r0) {
   }
 }
 
+template <class S, int MR>
+inline void panel_rows(const DenseArgs& g, const Panel& p, size_t r0) {
+  using V = typename S::V;
+  const float* row[MR];
+  for (int r = 0; r < MR; ++r) row[r] = g.a + (r0 + size_t(r)) * g.lda;
+  V s[MR];
+  panel_dots<S, MR>(row, g.k, p, g.weights + p.w_offset, s);
+  store_tile<S, MR>(g, p, r0, s);
+}
+
+// Two sequential (one-by-one) panels at once: twice the independent add chains, so the adds' latency
+// no longer limits the layers with K % 4 != 0.
+template <class S, int MR>
+inline void panel_pair_rows(const DenseArgs& g, const Panel& p0, const Panel& p1, size_t r0) {
+  using V = typename S::V;
+  constexpr int W = S::W;
+  const float* row[MR];
+  for (int r = 0; r < MR; ++r) row[r] = g.a + (r0 + size_t(r)) * g.lda;
+  V s0[MR], s1[MR];
+  for (int r = 0; r < MR; ++r) s0[r] = s1[r] = S::zero();
+  const float* w0 = g.weights + p0.w_offset;
+  const float* w1 = g.weights + p1.w_offset;
+  for (int kk = 0; kk < g.k; ++kk) {
+    const V a = S::load(w0 + size_t(kk) * W), b = S::load(w1 + size_t(kk) * W);
+    for (int r = 0; r < MR; ++r) {
+      const V x = S::bcast(row[r][kk]);
+      s0[r] = S::add(s0[r], S::mul(x, a));
+      s1[r] = S::add(s1[r], S::mul(x, b));
+    }
+  }
+  store_tile<S, MR>(g, p0, r0, s0);
+  store_tile<S, MR>(g, p1, r0, s1);
+}
+
+// Row-tile height as a type (no std:: templates in these files, see above).
+template <int N>
+struct Rows {
+  static constexpr int value = N;
+};
+
+template <class S, int MR, class Tile>
+inline void over_rows(const DenseArgs& g, Tile&& tile) {
+  size_t r = 0;
+  for (; r + MR <= g.m; r += MR) tile(Rows<MR>(), r);
+  if constexpr (MR > 2) {
+    for (; r + 2 <= g.m; r += 2) tile(Rows<2>(), r);
+  }
+  for (; r < g.m; ++r) tile(Rows<1>(), r);
+}
+
 // Whole layer: panel-outer (its weights stay in L1), rows inner in register tiles of MR (then smaller).
 template <class S, int MR>
 inline void dense_impl(const DenseArgs& g) {
   for (size_t pi = 0; pi < g.npanels; ++pi) {
     const Panel& p = g.panels[pi];
-    size_t r = 0;
-    for (; r + MR <= g.m; r += MR) panel_rows<S, MR>(g, p, r);
-    if constexpr (MR > 1) {
-      for (; r + 2 <= g.m; r += 2) panel_rows<S, 2>(g, p, r);
+    if (!p.tree && pi + 1 < g.npanels && !g.panels[pi + 1].tree) {
+      const Panel& q = g.panels[++pi];
+      over_rows<S, MR>(g, [&](auto mr, size_t r) { panel_pair_rows<S, decltype(mr)::value>(g, p, q, r); });
+    } else {
+      over_rows<S, MR>(g, [&](auto mr, size_t r) { panel_rows<S, decltype(mr)::value>(g, p, r); });
     }
-    for (; r < g.m; ++r) panel_rows<S, 1>(g, p, r);
   }
 }
 
