@@ -8,9 +8,9 @@ and output when the table subtracted boundaries). Several tables (e.g. stacked N
 """
 from __future__ import annotations
 
-import math
+import textwrap
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -197,7 +197,7 @@ def scatter_png(result: ValidationResult, path, title: str = "LUT prediction vs 
     ax.set_ylim(lo, hi)
     ax.set_xlabel("measured end-to-end latency (ms)")
     ax.set_ylabel("LUT prediction (ms)")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(textwrap.fill(title, 60), fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
