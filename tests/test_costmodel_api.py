@@ -145,3 +145,15 @@ def test_portable_kernel_gives_identical_values(golden_dir, monkeypatch, fast27)
     a, b = fast27.predict_detail(arr), scalar.predict_detail(arr)
     assert np.array_equal(a["cycles"], b["cycles"])
     assert np.array_equal(a["nn_raw"], b["nn_raw"], equal_nan=True)
+
+
+def test_output_version_4_scales_npu40_depthwise():
+    """VPUNN-11-04 (NPU 2.7 net used for 4.0): depthwise on NPU 4.0 is scaled by VPUNN's factor table."""
+    m = VPUNN(model_path("vpu_4_0_cloned_from27.fast.vpunn"))
+    assert m.interface_out == 4
+    dw = dict(op="DW_CONVOLUTION", in_w=28, in_h=28, in_c=32, out_w=28, out_h=28, out_c=32, k_w=3, k_h=3,
+              pad_t=1, pad_b=1, pad_l=1, pad_r=1)
+    d40 = m.predict_detail([Workload(**dw, device="VPU_4_0")])
+    d27 = m.predict_detail([Workload(**dw, device="VPU_2_7")])
+    assert d40["cycles"][0] == np.ceil(np.float32(d40["nn_raw"][0]) * np.float32(0.44))  # 8-bit, 3x3, 32 ch
+    assert d27["cycles"][0] == np.ceil(d27["nn_raw"][0])  # other devices: pass-through

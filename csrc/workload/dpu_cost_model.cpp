@@ -56,6 +56,30 @@ uint32_t nn_to_cycles(float v) {
   return static_cast<uint32_t>(std::ceil(v));
 }
 
+// VPUNN's output post-processing. VO 4 ("cycles, tuned for NPU 2.7") scales depthwise convolutions on
+// NPU 4.0+ by measured factors (NPU 4.0's optimised depthwise vs 2.7); every other version passes through.
+float dw_factor_npu27_to_40(const WorkloadRecord& w) {
+  static constexpr float f8[5][3] = {{1.0f, 0.8f, 0.75f},   {0.5f, 0.44f, 0.69f}, {0.81f, 0.75f, 0.75f},
+                                     {0.69f, 0.68f, 0.73f}, {0.60f, 0.60f, 0.65f}};
+  static constexpr float f16[5][3] = {{1.0f, 1.0f, 1.0f},   {0.48f, 0.47f, 0.71f}, {0.76f, 0.74f, 0.77f},
+                                      {0.69f, 0.69f, 0.73f}, {0.60f, 0.60f, 0.65f}};
+  const int ch = w.in_c == 16 ? 0 : w.in_c == 32 ? 1 : w.in_c == 64 ? 2 : -1;
+  if (ch < 0) return 1.0f;
+  int ctx;
+  if (w.s_w == 1 && w.s_h == 1) ctx = w.k_w == 3 ? 1 : ((w.k_w == 1 || w.k_h == 1) ? 0 : 2);
+  else if (w.s_w == 2 || w.s_h == 2) ctx = 3;
+  else ctx = 4;
+  const bool wide = dtype_bytes(static_cast<DataType>(w.in_dtype)) > 1.0;
+  return wide ? f16[ctx][ch] : f8[ctx][ch];
+}
+
+float post_factor(int interface_out, const WorkloadRecord& w) {
+  if (interface_out == 4 && static_cast<int>(w.device) >= static_cast<int>(Device::VPU_4_0) &&
+      static_cast<Operation>(w.op) == Operation::DW_CONVOLUTION)
+    return dw_factor_npu27_to_40(w);
+  return 1.0f;
+}
+
 uint32_t analytic_fallback(const WorkloadRecord& w) {
   return static_cast<uint32_t>(theoretical_dpu_cycles(w) & 0xFFFFFFFFull);
 }
@@ -112,8 +136,8 @@ size_t DpuCostModel::descriptor_size() const { return workload::descriptor_size(
 namespace {
 
 // Evaluates rows [begin, end) chunk by chunk; writes cycles and, if wanted, details.
-void run_rows(const ExactMlp& mlp, Encoder enc, const WorkloadRecord* w, size_t begin, size_t end,
-              uint32_t* cycles, PredictDetail* detail) {
+void run_rows(const ExactMlp& mlp, Encoder enc, int interface_out, const WorkloadRecord* w, size_t begin,
+              size_t end, uint32_t* cycles, PredictDetail* detail) {
   const size_t dsz = descriptor_size(enc);
   const size_t out_w = static_cast<size_t>(mlp.output_size());
   const size_t cap = std::min(kChunkRows, end - begin);  // small calls get small scratch
@@ -121,6 +145,7 @@ void run_rows(const ExactMlp& mlp, Encoder enc, const WorkloadRecord* w, size_t 
   std::vector<float> desc(cap * 3 * dsz);
   std::vector<float> nn_out(cap * 3 * out_w);
   std::vector<float> nn_first(cap * 3);
+  std::vector<float> factor(cap * 3);  // output post-processing factor per descriptor
   const bool want_raw = detail != nullptr;
 
   for (size_t c0 = begin; c0 < end; c0 += cap) {
@@ -129,6 +154,7 @@ void run_rows(const ExactMlp& mlp, Encoder enc, const WorkloadRecord* w, size_t 
     auto add_desc = [&](const WorkloadRecord& r) -> int32_t {
       float* d = desc.data() + static_cast<size_t>(slots) * dsz;
       if (!encode_descriptor(enc, r, d)) return -1;
+      factor[static_cast<size_t>(slots)] = post_factor(interface_out, r);
       return slots++;
     };
     for (size_t i = 0; i < m; ++i) {
@@ -179,6 +205,10 @@ void run_rows(const ExactMlp& mlp, Encoder enc, const WorkloadRecord* w, size_t 
     }
     if (slots > 0) mlp.forward(desc.data(), static_cast<size_t>(slots), nn_out.data());
     for (int32_t s = 0; s < slots; ++s) nn_first[static_cast<size_t>(s)] = nn_out[static_cast<size_t>(s) * out_w];
+    auto processed = [&](int32_t s) {  // post-processing only touches values in the valid range
+      const float v = nn_first[static_cast<size_t>(s)];
+      return nn_value_valid(v) ? v * factor[static_cast<size_t>(s)] : v;
+    };
 
     for (size_t i = 0; i < m; ++i) {
       const RowPlan& p = plans[i];
@@ -189,11 +219,11 @@ void run_rows(const ExactMlp& mlp, Encoder enc, const WorkloadRecord* w, size_t 
         case Plan::DONE:
           break;
         case Plan::NN:
-          result = nn_to_cycles(raw(p.slot[0]));
+          result = nn_to_cycles(processed(p.slot[0]));
           fallback = result == errors::ERROR_INVALID_OUTPUT_RANGE;
           break;
         case Plan::DUAL_SPARSITY: {
-          const uint32_t a = nn_to_cycles(raw(p.slot[1])), b = nn_to_cycles(raw(p.slot[2]));
+          const uint32_t a = nn_to_cycles(processed(p.slot[1])), b = nn_to_cycles(processed(p.slot[2]));
           if (errors::is_error(a) && errors::is_error(b)) fallback = true;
           else if (errors::is_error(a)) result = b;
           else if (errors::is_error(b)) result = a;
@@ -201,7 +231,7 @@ void run_rows(const ExactMlp& mlp, Encoder enc, const WorkloadRecord* w, size_t 
           break;
         }
         case Plan::EXTRAPOLATE: {
-          const uint32_t y32 = nn_to_cycles(raw(p.slot[1])), y64 = nn_to_cycles(raw(p.slot[2]));
+          const uint32_t y32 = nn_to_cycles(processed(p.slot[1])), y64 = nn_to_cycles(processed(p.slot[2]));
           if (errors::is_error(y32) || errors::is_error(y64)) {
             fallback = true;
           } else {
@@ -271,13 +301,13 @@ void parallel_ranges(size_t n, int threads, F&& f) {
 
 void DpuCostModel::predict(const WorkloadRecord* w, size_t n, uint32_t* cycles, int threads) const {
   const Encoder enc = encoder_for_interface(interface_in_);
-  parallel_ranges(n, threads, [&](size_t b, size_t e) { run_rows(*mlp_, enc, w, b, e, cycles, nullptr); });
+  parallel_ranges(n, threads, [&](size_t b, size_t e) { run_rows(*mlp_, enc, interface_out_, w, b, e, cycles, nullptr); });
 }
 
 void DpuCostModel::predict_detail(const WorkloadRecord* w, size_t n, PredictDetail* out, int threads) const {
   const Encoder enc = encoder_for_interface(interface_in_);
   std::vector<uint32_t> cycles(n);
-  parallel_ranges(n, threads, [&](size_t b, size_t e) { run_rows(*mlp_, enc, w, b, e, cycles.data(), out); });
+  parallel_ranges(n, threads, [&](size_t b, size_t e) { run_rows(*mlp_, enc, interface_out_, w, b, e, cycles.data(), out); });
 }
 
 void DpuCostModel::descriptors(const WorkloadRecord* w, size_t n, float* out, uint8_t* ok) const {
