@@ -189,31 +189,41 @@ def read_workloads_csv(path: str | os.PathLike, *, return_header: bool = False):
         raise ValueError(f"{path}: missing columns {', '.join(missing)} (see vpunas.costmodel.WORKLOAD_COLUMNS)")
     arr = np.zeros(len(rows), dtype=WORKLOAD_DTYPE)
     defaults = workloads_array([Workload()])[0]
+    lookups = {t: {n: k for k, n in enumerate(names)} for t, names in ENUM_NAMES.items()}
+    width = len(header)
+    short = [r for r, row in enumerate(rows) if len(row) < width]
+    if short:
+        r = short[0]
+        raise ValueError(f"{path}: row {r + 1} (line {r + 2}) has {len(rows[r])} fields, the header has {width}")
     for name in WORKLOAD_COLUMNS:
         if name not in col:
             arr[name] = UNSET if name in OPTIONAL_FIELDS else defaults[name]
             continue
         j = col[name]
+        seen: dict[str, int] = {}  # distinct texts of the column -> code (a handful per column)
+        inverse = np.fromiter((seen.setdefault(row[j].strip(), len(seen)) for row in rows), dtype=np.int64,
+                              count=len(rows))
+        uniq = list(seen)
         table = ENUM_FIELDS.get(name)
-        lookup = {t: k for k, t in enumerate(ENUM_NAMES[table])} if table else None
         is_float = WORKLOAD_DTYPE[name].kind == "f"
-        values = np.empty(len(rows), dtype=np.float64 if is_float else np.int64)
-        for r, row in enumerate(rows):
-            text = row[j].strip() if j < len(row) else ""
-            where = f"{path}: row {r + 1} (line {r + 2}), column {name!r}"
+        mapped = np.empty(len(uniq), dtype=np.float64 if is_float else np.int64)
+        for u, text in enumerate(uniq):
             if text == "" and name in OPTIONAL_FIELDS:
-                values[r] = UNSET
-            elif table:
-                k = lookup.get(text)
-                if k is None:
-                    _enum_index(table, text, where)  # raises with the valid names
-                values[r] = k
+                mapped[u] = UNSET
+                continue
+            def where() -> str:  # first row holding this text, only computed for an error message
+                r = int(np.flatnonzero(inverse == u)[0])
+                return f"{path}: row {r + 1} (line {r + 2}), column {name!r}"
+
+            if table:
+                k = lookups[table].get(text)
+                mapped[u] = k if k is not None else _enum_index(table, text, where())  # raises, lists names
             else:
                 try:
-                    values[r] = float(text) if is_float else int(text)
+                    mapped[u] = float(text) if is_float else int(text)
                 except ValueError:
-                    raise ValueError(f"{where}: expected a number, got {text!r}") from None
-        arr[name] = values
+                    raise ValueError(f"{where()}: expected a number, got {text!r}") from None
+        arr[name] = mapped[inverse]
     if return_header:
         return arr, header, rows
     return arr
