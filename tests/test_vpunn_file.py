@@ -16,7 +16,8 @@ import _vpunn_bytes as fb
 from conftest import model_path
 from vpunas import _core
 
-KERNELS = _core.available_mlp_kernels()
+# "scalar16": the portable kernel with the AVX-512 panel width, so that layout is tested on any CPU.
+KERNELS = _core.available_mlp_kernels() + ["scalar16"]
 
 # file -> (name stored inside, VI, VO, input width)
 SHIPPED = {

@@ -73,6 +73,7 @@ struct Kernel {
 // Kernels compiled into this binary and usable on this CPU, best first (scalar always present, last).
 const std::vector<Kernel>& available_kernels();
 // `name` empty or "auto" = best, otherwise that kernel (InputError naming the usable ones if not usable).
+// "scalar16" is a portable kernel with the AVX-512 panel width, for tests on CPUs without AVX-512.
 const Kernel& select_kernel(const std::string& name);
 
 // Per-ISA entry points (the SIMD ones are only called when compiled in and supported by the CPU).

@@ -9,17 +9,32 @@
 namespace vpunas::vpunn::gemm {
 namespace {
 
+// W = 4 is the portable kernel; W = 16 ("scalar16", never chosen automatically) runs the AVX-512
+// panel layout on any CPU so tests can check that packing where no AVX-512 is available.
+template <int NW>
 struct Portable {
   struct V {
-    float v[4];
+    float v[NW];
   };
-  static constexpr int W = 4;
-  static V zero() { return V{{0.0f, 0.0f, 0.0f, 0.0f}}; }
-  static V load(const float* p) { return V{{p[0], p[1], p[2], p[3]}}; }
-  static V bcast(float x) { return V{{x, x, x, x}}; }
+  static constexpr int W = NW;
+  static V zero() {
+    V r;
+    for (float& x : r.v) x = 0.0f;
+    return r;
+  }
+  static V load(const float* p) {
+    V r;
+    for (int j = 0; j < NW; ++j) r.v[j] = p[j];
+    return r;
+  }
+  static V bcast(float x) {
+    V r;
+    for (float& y : r.v) y = x;
+    return r;
+  }
   static V mul(V a, V b) {
     V r;
-    for (int j = 0; j < 4; ++j) r.v[j] = a.v[j] * b.v[j];
+    for (int j = 0; j < NW; ++j) r.v[j] = a.v[j] * b.v[j];
 #if defined(__GNUC__) && defined(__FP_FAST_FMAF)
     __asm__("" : "+m"(r));  // targets with FMA: keep the product rounded on its own, like VPUNN
 #endif
@@ -27,7 +42,7 @@ struct Portable {
   }
   static V add(V a, V b) {
     V r;
-    for (int j = 0; j < 4; ++j) r.v[j] = a.v[j] + b.v[j];
+    for (int j = 0; j < NW; ++j) r.v[j] = a.v[j] + b.v[j];
     return r;
   }
   static V relu(V y) {
@@ -36,9 +51,11 @@ struct Portable {
     return y;
   }
   static void store(float* p, V v) {
-    for (int j = 0; j < 4; ++j) p[j] = v.v[j];
+    for (int j = 0; j < NW; ++j) p[j] = v.v[j];
   }
 };
+
+void dense_scalar16(const DenseArgs& g) { dense_impl<Portable<16>, 4>(g); }
 
 bool cpu_has_avx2() {
 #if defined(VPUNAS_HAVE_AVX2) && (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
@@ -64,7 +81,7 @@ std::vector<Kernel> detect_kernels() {
 #ifdef VPUNAS_HAVE_AVX2
   if (cpu_has_avx2()) ks.push_back({"avx2", 8, &dense_avx2});
 #endif
-  ks.push_back({"scalar", Portable::W, &dense_scalar});
+  ks.push_back({"scalar", Portable<4>::W, &dense_scalar});
   return ks;
 }
 
@@ -108,7 +125,7 @@ void append_panels(const DenseLayer& layer, const std::vector<int>& outs, bool t
 
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
-void dense_scalar(const DenseArgs& g) { dense_impl<Portable, 2>(g); }
+void dense_scalar(const DenseArgs& g) { dense_impl<Portable<4>, 2>(g); }
 
 PackedDense pack_dense(const DenseLayer& layer, int nr) {
   PackedDense p;
@@ -144,6 +161,8 @@ const Kernel& select_kernel(const std::string& name) {
   if (name.empty() || name == "auto") return ks.front();
   for (const Kernel& k : ks)
     if (name == k.name) return k;
+  static const Kernel scalar16{"scalar16", 16, &dense_scalar16};  // test kernel, see Portable
+  if (name == scalar16.name) return scalar16;
   std::string have;
   for (const Kernel& k : ks) have += std::string(have.empty() ? "" : ", ") + k.name;
   throw InputError("MLP kernel '" + name + "' is not available on this CPU/build (available: " + have + ", auto)");
