@@ -2,7 +2,7 @@
 
 Runs `vpunas.sr.run_sr` end to end (search -> derive -> retrain both nets with one budget -> ONNX /
 OpenVINO IR -> OpenVINO-CPU fps at 360x640 -> report) with a budget sized for a shared 2-core CPU
-(~10-15 min), then prints the table. Larger budgets: raise --search-steps / --train-steps (or use
+(~35 min with the other helpers' jobs competing for the 2 cores), then prints the table. Larger budgets: raise --search-steps / --train-steps (or use
 `vpunas search sr` directly).
 
     python benchmarks/search_sr.py --vpunn-dir ../shared/vpunn --out runs/bench-sr
@@ -21,8 +21,11 @@ def main(argv=None) -> int:
     ap.add_argument("--vpunn-dir", default=default_models, help="folder with vpu_2_7.vpunn (and shave/)")
     ap.add_argument("--out", default="runs/bench-sr")
     ap.add_argument("--data", default=None, help="HR image folder (default: scikit-image's bundled photos)")
-    ap.add_argument("--search-epochs", type=int, default=3)
-    ap.add_argument("--search-steps", type=int, default=60, help="weight steps per search epoch")
+    ap.add_argument("--width", type=int, default=64, help="trunk width of the searched space (EDSR3: 64)")
+    ap.add_argument("--mids", default="32,64", help="residual-block width choices")
+    ap.add_argument("--search-epochs", type=int, default=2, help="search epochs (the first is weight-only)")
+    ap.add_argument("--search-steps", type=int, default=40, help="weight steps per search epoch")
+    ap.add_argument("--a-lr", type=float, default=0.1, help="architecture learning rate (short searches need a high one)")
     ap.add_argument("--train-epochs", type=int, default=3)
     ap.add_argument("--train-steps", type=int, default=100, help="retraining steps per epoch (both nets)")
     ap.add_argument("--batch-size", type=int, default=8)
@@ -41,11 +44,12 @@ def main(argv=None) -> int:
     if model_dir is None:
         print(f"note: no vpu_2_7.vpunn in {args.vpunn_dir}: latency from the theoretical model", file=sys.stderr)
     search_cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=1, batch_size=args.batch_size, w_lr=0.05,
-                              weight_decay=0.0, a_lr=0.02, loss="mul", target_ms=args.target_ms, beta=0.6,
+                              weight_decay=0.0, a_lr=args.a_lr, loss="mul", target_ms=args.target_ms, beta=0.6,
                               max_steps_per_epoch=args.search_steps)
     train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.batch_size, lr=0.05, weight_decay=0.0,
                             max_steps_per_epoch=args.train_steps)
-    res = run_sr(args.out, data=args.data, scale=2, width=32, max_blocks=4, model_dir=model_dir,
+    mids = tuple(int(m) for m in args.mids.split(","))
+    res = run_sr(args.out, data=args.data, scale=2, width=args.width, max_blocks=4, mids=mids, model_dir=model_dir,
                  search_cfg=search_cfg, train_cfg=train_cfg, lr_patch=args.patch, bench_hw=(360, 640),
                  bench_repeats=args.bench_repeats)
     print()

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .data.sr import SRImageDataset, SRPair, SRPatchDataset, load_sr_split
+from .data.sr import SRPair, SRPatchDataset, load_sr_split
 from .metrics import psnr_y, ssim_y
 from .spaces.edsr import EdsrArch, EdsrNet, EdsrSpace, dsp_op_names, edsr3_baseline
 
