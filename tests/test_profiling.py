@@ -474,3 +474,18 @@ def test_cli_profile_and_validate_small(tmp_path, capsys):
     args = parser.parse_args(["validate-lut", str(tmp_path / "bad.json")])
     with pytest.raises(ValueError, match="bad.json"):
         args.func(args)
+    partial = dict(table, source=dict(table["source"], complete=False))
+    (tmp_path / "partial.json").write_text(json.dumps(partial))
+    args = parser.parse_args(["validate-lut", str(tmp_path / "partial.json")])
+    with pytest.raises(ValueError, match="partial.json is a partial LUT"):
+        args.func(args)
+
+
+def test_space_kwargs_from_cli_input():
+    from vpunas.commands.profile import space_kwargs
+
+    assert space_kwargs("mbconv", None, "224") == {"preset": "mobilenetv2-224", "resolution": 224}
+    assert space_kwargs("mbconv", "small-32", "64") == {"preset": "small-32", "resolution": 64}
+    assert space_kwargs("edsr", None, "360x640") == {"input_hw": [360, 640]}
+    with pytest.raises(ValueError, match="HxW"):
+        space_kwargs("mbconv", None, "big")

@@ -14,7 +14,7 @@ def register(subparsers) -> None:
     p.add_argument("--space", default="mbconv", help="search space name (see vpunas.spaces.list_spaces)")
     p.add_argument("--preset", default=None,
                    help="space preset; for 'mbconv' the default is mobilenetv2-224 for --input >= 112, else small-32")
-    p.add_argument("--input", type=int, default=None, help="input resolution (pixels) of the space")
+    p.add_argument("--input", default=None, help="input resolution of the space: N or HxW (e.g. 224, 360x640)")
     _runtime_args(p)
     p.add_argument("--stack", type=int, default=8, help="stack size N (1 = naive single-op timing)")
     p.add_argument("--warmup", type=int, default=5)
@@ -60,15 +60,34 @@ def _runtime_args(p: argparse.ArgumentParser) -> None:
                         "for --device CPU --threads 1 on a shared, loaded host")
 
 
+def parse_input_size(text) -> tuple:
+    """'224' -> (224, 224); '360x640' -> (360, 640)."""
+    parts = str(text).lower().split("x")
+    try:
+        hw = tuple(int(p) for p in parts)
+    except ValueError:
+        hw = ()
+    if len(hw) == 1:
+        hw = hw * 2
+    if len(hw) != 2 or min(hw) < 1:
+        raise ValueError(f"--input must be N or HxW with positive integers, got {text!r}")
+    return hw
+
+
 def space_kwargs(space: str, preset, input_size) -> dict:
     """Explicit keyword arguments for vpunas.spaces.get_space."""
     kw = {}
+    hw = parse_input_size(input_size) if input_size else None
     if space == "mbconv":
-        kw["preset"] = preset or ("mobilenetv2-224" if (input_size or 0) >= 112 else "small-32")
+        kw["preset"] = preset or ("mobilenetv2-224" if hw and hw[0] >= 112 else "small-32")
     elif preset:
         kw["preset"] = preset
-    if input_size:
-        kw["resolution"] = int(input_size)
+    if hw and space == "edsr":
+        kw["input_hw"] = list(hw)
+    elif hw:
+        if hw[0] != hw[1]:
+            raise ValueError(f"search space {space!r} takes square inputs; got {input_size!r}")
+        kw["resolution"] = hw[0]
     return kw
 
 
