@@ -225,3 +225,23 @@ def test_run_sr_end_to_end_tiny(tmp_path):
     assert row["fps_openvino_cpu"] > 0 and row["lat_VPU_2_7_ms"] > 0 and math.isfinite(row["psnr_y"])
     assert (tmp_path / "report.md").read_text().count("| searched |") == 1
     assert (tmp_path / "report.png").is_file() and (tmp_path / "models" / "searched.xml").is_file()
+
+
+@pytest.mark.parametrize("scale", [3, 4])
+def test_scales_3_and_4(scale):
+    space = _tiny_space(scale=scale)
+    x = torch.rand(1, 3, 10, 10)
+    for up in ("nearest", "bilinear", "d2s"):
+        net = EdsrNet(EdsrArch(16, (ResChoice(3, 3, 16, "relu"),), up, scale=scale))
+        assert net(x).shape == (1, 3, 10 * scale, 10 * scale)
+    assert [op.out_shape for op in space.blocks[-1].candidates] == [(3, 12 * scale, 12 * scale)] * 3
+    pair = make_pair("rand", torch.rand(3, 50, 47), scale)
+    assert pair.hr.shape[-1] == pair.lr.shape[-1] * scale and pair.hr.shape[-2] == pair.lr.shape[-2] * scale
+
+
+def test_cli_has_the_sr_subcommand(capsys):
+    from vpunas.cli import build_parser
+
+    args = build_parser().parse_args(["search", "sr", "--scale", "3", "--kernels", "1,3", "--acts", "relu"])
+    assert args.scale == 3 and args.kernels == (1, 3) and args.acts == ("relu",) and args.device == "VPU_2_7"
+    assert callable(args.func)
