@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-dir", default="profile_cpu_out")
-    ap.add_argument("--no-retest", action="store_true", help="skip timing every subnet a second time")
+    ap.add_argument("--rounds", type=int, default=2, help="validation passes over all subnets")
     args = ap.parse_args()
 
     out = Path(args.out_dir)
@@ -83,7 +83,7 @@ def main() -> None:
     vsettings = profiler.ProfileSettings(warmup=3, repeats=20, max_spread=0.05, retries=1, seed=args.seed,
                                         estimator=args.estimator)
     result = validate.validate_tables(space, tables, runner, args.samples, args.seed, vsettings,
-                                      retest=not args.no_retest)
+                                      rounds=args.rounds)
     print(f"validation on {args.samples} subnets in {time.perf_counter() - t0:.0f} s")
     print(result.table_text())
     png = out / f"validation_{args.runtime}_{args.device}_{args.input}_{args.clock}_{args.estimator}.png"

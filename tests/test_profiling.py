@@ -398,7 +398,7 @@ def test_validation_with_additive_runner_is_exact(tmp_path):
                                None, progress=False)
     res = validate.validate_tables(space, {"stacked": stacked, "naive raw": raw}, FakeRunner(), samples=6,
                                    settings=profiler.ProfileSettings(warmup=0, repeats=3), progress=False,
-                                   retest=True)
+                                   rounds=2)
     assert res.metrics["stacked"]["mape_pct"] < 1e-6
     assert res.metrics[validate.RETEST_LABEL]["mape_pct"] < 1e-9  # the fake runner is noiseless
     # Naive timing counts the call overhead and boundary conversion once per op: always over-predicts.
@@ -466,7 +466,7 @@ def test_cli_profile_and_validate_small(tmp_path, capsys):
     lut_matrix, mask = LatencyTable.load(out).matrix(get_space("mbconv", preset="small-32", resolution=8))
     assert lut_matrix.shape == mask.shape and np.all(lut_matrix[mask] >= 0)
     args = parser.parse_args(["validate-lut", str(out), "--samples", "3", "--warmup", "0", "--repeats", "3",
-                              "--png", str(tmp_path / "v.png")])
+                              "--rounds", "1", "--png", str(tmp_path / "v.png")])
     assert args.func(args) == 0
     text = capsys.readouterr().out
     assert "MAPE" in text and "Spearman" in text and (tmp_path / "v.png").exists()

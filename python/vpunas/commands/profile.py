@@ -41,9 +41,9 @@ def register(subparsers) -> None:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--warmup", type=int, default=3)
     v.add_argument("--repeats", type=int, default=15)
-    v.add_argument("--retest", action="store_true",
-                   help="time every subnet twice and show how well the second timing predicts the first "
-                        "(the noise ceiling of this machine)")
+    v.add_argument("--rounds", type=int, default=2,
+                   help="passes over all subnets (combined per subnet); with >= 2 the table also shows how "
+                        "well pass 2 predicts pass 1, the noise ceiling of this machine")
     v.add_argument("--png", default=None, help="scatter plot path (default: LUT name + _validation.png)")
     v.add_argument("--csv", default=None, help="optional per-subnet CSV")
     v.set_defaults(func=_run_validate)
@@ -142,7 +142,7 @@ def _run_validate(args) -> int:
                                  src.get("clock", "wall"))
     settings = profiler.ProfileSettings(warmup=args.warmup, repeats=args.repeats, max_spread=0.05, retries=1,
                                         seed=args.seed, estimator=src.get("estimator", "median"))
-    result = validate.validate_tables(space, tables, runner, args.samples, args.seed, settings, retest=args.retest)
+    result = validate.validate_tables(space, tables, runner, args.samples, args.seed, settings, rounds=args.rounds)
     print(result.table_text())
     png = args.png or str(Path(args.lut).with_suffix("")) + "_validation.png"
     validate.scatter_png(result, png, f"{src['runtime']} {src['device']} {src.get('precision')}, "

@@ -56,7 +56,7 @@ def error_metrics(predicted, measured) -> dict:
             "pearson": pearson(p, m), "spearman": spearman(p, m)}
 
 
-RETEST_LABEL = "re-measured (noise ceiling)"
+RETEST_LABEL = "pass 2 vs pass 1 (noise)"
 
 
 # ------------------------------------------------------------------------------------------------ subnets
@@ -119,11 +119,13 @@ class ValidationResult:
 
 def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 0,
                     settings: ProfileSettings = ProfileSettings(warmup=3, repeats=15, max_spread=0.05, retries=1),
-                    progress: bool = True, retest: bool = False) -> ValidationResult:
+                    progress: bool = True, rounds: int = 2) -> ValidationResult:
     """Score one or more LUTs (label -> table dict) on the same random subnets of `space`.
 
-    retest: time every subnet a second time (in reverse order) and score that second measurement
-    like a LUT: the noise ceiling no table can beat on this machine at this moment."""
+    rounds: passes over all subnets, combined per subnet (minimum for the "min" estimator, else
+    median). With 2 or more, pass 2 is also scored against pass 1 like a LUT ("noise ceiling")."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
     if samples < 2:
         raise ValueError(f"--samples must be >= 2 for correlations, got {samples}")
     latencies = {label: latency_by_key(t) for label, t in tables.items()}
@@ -143,35 +145,31 @@ def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 
                                                 max_spread=settings.max_spread, retries=settings.retries,
                                                 seed=settings.seed, estimator=settings.estimator), progress=False)
         io = (prof.boundary_ms(onnx_ops.op_input_shape(op_lists[0][0])) + prof.boundary_ms(onnx_ops.output_shape(op_lists[0]))) / 2
-    measured, spreads = [], []
-    it = range(samples)
+    # Round-robin passes (alternating direction): a burst of load on the host then hits every subnet a
+    # little instead of a few subnets entirely; the passes are combined with the tables' estimator.
+    per_round = np.zeros((rounds, samples))
+    spreads = np.zeros((rounds, samples))
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(it, desc="validate subnets", unit="net")
-    for i in it:
-        t = time_graph(runner, onnx_ops.chain_graph(op_lists[i], seed=settings.seed + i), settings)
-        measured.append(t.median_ms)
-        spreads.append(t.spread)
-    measured = np.array(measured)
-    remeasured = None
-    if retest:
-        again = {}
-        it = reversed(range(samples))
-        if progress:
-            from tqdm import tqdm
-
-            it = tqdm(it, total=samples, desc="re-measure subnets", unit="net")
-        for i in it:
-            again[i] = time_graph(runner, onnx_ops.chain_graph(op_lists[i], seed=settings.seed + i), settings).median_ms
-        remeasured = np.array([again[i] for i in range(samples)])
+        bar = tqdm(total=rounds * samples, desc="validate subnets", unit="net")
+    for r in range(rounds):
+        for i in (range(samples) if r % 2 == 0 else reversed(range(samples))):
+            t = time_graph(runner, onnx_ops.chain_graph(op_lists[i], seed=settings.seed + i), settings)
+            per_round[r, i], spreads[r, i] = t.median_ms, t.spread
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    measured = per_round.min(axis=0) if settings.estimator == "min" else np.median(per_round, axis=0)
     fixed = {label: (overhead if subtracted[label] else 0.0) + (io if boundary[label] else 0.0) for label in tables}
     predicted = {label: np.array([predict_ms(lat, ops, fixed[label], label) for ops in op_lists])
                  for label, lat in latencies.items()}
-    if remeasured is not None:
-        predicted[RETEST_LABEL] = remeasured
     metrics = {label: error_metrics(p, measured) for label, p in predicted.items()}
-    return ValidationResult(archs, measured, predicted, metrics, overhead, np.array(spreads), io)
+    if rounds >= 2:  # how well one pass predicts another: the noise ceiling of this host right now
+        metrics[RETEST_LABEL] = error_metrics(per_round[1], per_round[0])
+    return ValidationResult(archs, measured, predicted, metrics, overhead, spreads.ravel(), io)
 
 
 def scatter_png(result: ValidationResult, path, title: str = "LUT prediction vs measured latency") -> None:
