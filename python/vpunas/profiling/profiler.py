@@ -62,7 +62,7 @@ class ProfileSettings:
 
 @dataclass(frozen=True)
 class GraphTiming:
-    median_ms: float   # the settings' estimator (median, or minimum)
+    value_ms: float    # the settings' estimator (median, or minimum)
     std_ms: float      # robust: IQR / 1.349
     spread: float      # IQR / median
     n: int
@@ -217,7 +217,7 @@ class Profiler:
         key = _shapes_key(shapes)
         if key not in self.overheads:
             t = time_graph(self.runner, onnx_ops.identity_graph(shapes), self.settings)
-            self.overheads[key] = t.median_ms
+            self.overheads[key] = t.value_ms
         return self.overheads[key]
 
     @staticmethod
@@ -244,13 +244,13 @@ class Profiler:
             overhead = self.overhead_ms(big)
         except CompileError as exc:
             raise CompileError(f"boundary cost at shape {shape} (filler {filler.key}): {exc}") from exc
-        per_op, io = stacking.slope_and_boundary(t_n.median_ms, t_m.median_ms, n, m, overhead)
+        per_op, io = stacking.slope_and_boundary(t_n.value_ms, t_m.value_ms, n, m, overhead)
         self.boundaries[key] = io
         if filler.key not in self.entries:
             noisy = t_n.noisy or t_m.noisy or per_op <= 0
             entry = {"key": filler.key, "op": filler.to_dict(), "latency_ms": round(max(per_op, 0.0), 6),
                      "std_ms": round(math.hypot(t_n.std_ms, t_m.std_ms) / (n - m), 6), "n": t_n.n + t_m.n,
-                     "status": "noisy" if noisy else "ok", "method": "slope", "graph_ms": round(t_n.median_ms, 6),
+                     "status": "noisy" if noisy else "ok", "method": "slope", "graph_ms": round(t_n.value_ms, 6),
                      "spread": round(max(t_n.spread, t_m.spread), 4)}
             if per_op <= 0:
                 entry["note"] = f"non-positive slope ({per_op:.4f} ms), clamped to 0"
@@ -265,7 +265,7 @@ class Profiler:
         filler_ms, filler_std = None, 0.0
         try:  # boundary costs first: they also measure the fillers
             in_shape = onnx_ops.op_input_shape(op)
-            io = (self.boundary_ms(in_shape) + self.boundary_ms(onnx_ops.output_shape(plan.ops()))) / 2
+            io = (self.boundary_ms(in_shape) + self.boundary_ms(onnx_ops.output_shape([op]))) / 2  # fillers keep shape
         except CompileError as exc:
             return {**entry, "latency_ms": None, "std_ms": None, "n": 0, "status": "failed",
                     "method": plan.method, "error": str(exc)}
@@ -282,7 +282,7 @@ class Profiler:
         except CompileError as exc:
             return {**entry, "latency_ms": None, "std_ms": None, "n": 0, "status": "failed",
                     "method": plan.method, "error": str(exc)}
-        latency = plan.latency(timing.median_ms, overhead + io, filler_ms)
+        latency = plan.latency(timing.value_ms, overhead + io, filler_ms)
         if plan.filler is None:
             std = timing.std_ms / plan.n
         else:
@@ -293,7 +293,7 @@ class Profiler:
             status, note = "noisy", f"negative after subtraction ({latency:.4f} ms), clamped to 0"
             latency = 0.0
         out = {**entry, "latency_ms": round(latency, 6), "std_ms": round(std, 6), "n": timing.n, "status": status,
-               "method": plan.method, "graph_ms": round(timing.median_ms, 6), "spread": round(timing.spread, 4)}
+               "method": plan.method, "graph_ms": round(timing.value_ms, 6), "spread": round(timing.spread, 4)}
         if note:
             out["note"] = note
         return out

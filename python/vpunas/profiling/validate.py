@@ -138,7 +138,7 @@ def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 
         for ops in op_lists:
             predict_ms(lat, ops, 0.0, label)
     first = onnx_ops.chain_graph(op_lists[0], seed=settings.seed)
-    overhead = time_graph(runner, onnx_ops.identity_graph(onnx_ops.graph_input_shapes(first)), settings).median_ms
+    overhead = time_graph(runner, onnx_ops.identity_graph(onnx_ops.graph_input_shapes(first)), settings).value_ms
     io = 0.0
     if any(boundary.values()):  # the network's own boundary, measured like the tables measure theirs
         prof = Profiler(runner, ProfileSettings(stack=8, warmup=settings.warmup, repeats=settings.repeats,
@@ -157,7 +157,7 @@ def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 
     for r in range(rounds):
         for i in (range(samples) if r % 2 == 0 else reversed(range(samples))):
             t = time_graph(runner, onnx_ops.chain_graph(op_lists[i], seed=settings.seed + i), settings)
-            per_round[r, i], spreads[r, i] = t.median_ms, t.spread
+            per_round[r, i], spreads[r, i] = t.value_ms, t.spread
             if bar is not None:
                 bar.update(1)
     if bar is not None:
