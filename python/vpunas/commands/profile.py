@@ -109,7 +109,8 @@ def _run_profile(args) -> int:
     src = table["source"]
     entries = table["entries"]
     print(f"wrote {args.output}: {len(entries)} entries ({src['noisy']} noisy, {src['failed']} failed), "
-          f"{src['runtime']} {src['device']} precision {src['precision']} threads {src['threads']} stack {src['stack']} "
+          f"{src['runtime']} {src['device']} precision {src['precision']} threads {src['threads']} "
+          f"stack {src['stack']} "
           f"clock {src['clock']}")
     for e in entries:
         if e.get("status") == "failed":

@@ -119,7 +119,8 @@ def read_lut_json(path) -> dict:
     if not isinstance(data, dict) or data.get("format") != LUT_FORMAT:
         raise LutFileError(f"LUT file {path} is not a vpunas LUT (missing \"format\": \"{LUT_FORMAT}\")")
     if data.get("version") != LUT_VERSION:
-        raise LutFileError(f"LUT file {path} has version {data.get('version')!r}; this vpunas reads version {LUT_VERSION}")
+        raise LutFileError(f"LUT file {path} has version {data.get('version')!r}; "
+                           f"this vpunas reads version {LUT_VERSION}")
     if not isinstance(data.get("entries"), list) or not isinstance(data.get("source"), dict):
         raise LutFileError(f"LUT file {path} lacks an 'entries' list or a 'source' object")
     for i, e in enumerate(data["entries"]):

@@ -124,7 +124,8 @@ class OpenVinoRunner:
             if name is None:
                 raise ValueError(f"no input given for graph input {sorted(port.get_names())}; got {sorted(inputs)}")
             # zero copy: the OpenVINO tensor views the numpy buffer
-            request.set_tensor(port, self._ov.Tensor(np.ascontiguousarray(inputs[name], np.float32), shared_memory=True))
+            array = np.ascontiguousarray(inputs[name], np.float32)
+            request.set_tensor(port, self._ov.Tensor(array, shared_memory=True))
         try:
             return _time_calls(request.infer, warmup, repeats, self.clock)
         except Exception as exc:

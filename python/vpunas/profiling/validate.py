@@ -4,7 +4,8 @@ Random subnets of the search space are built as one ONNX graph each (fixed ops +
 order), timed end to end on the runtime / device the LUT was measured on, and compared with the LUT's
 prediction: the sum of the ops' entries plus, once, the fixed per-call costs the table subtracted
 from its entries (the call overhead, and the graph-boundary layout conversion of the network's input
-and output when the table subtracted boundaries). Several tables (e.g. stacked N = 8 and naive N = 1) can be scored on the same subnets.
+and output when the table subtracted boundaries). Several tables (e.g. stacked N = 8 and naive
+N = 1) can be scored on the same subnets.
 """
 from __future__ import annotations
 
@@ -103,7 +104,8 @@ class ValidationResult:
         for label, m in self.metrics.items():
             rows.append(f"{label:<28} {m['mape_pct']:6.2f}% {m['max_err_pct']:7.2f}% {m['bias_pct']:+6.2f}% "
                         f"{m['within10_pct']:5.0f}% {m['pearson']:8.4f} {m['spearman']:9.4f}")
-        rows.append(f"{len(self.measured_ms)} subnets, measured {self.measured_ms.min():.3f}-{self.measured_ms.max():.3f} ms "
+        lo, hi = self.measured_ms.min(), self.measured_ms.max()
+        rows.append(f"{len(self.measured_ms)} subnets, measured {lo:.3f}-{hi:.3f} ms "
                     f"(median spread {np.median(self.spreads) * 100 if len(self.spreads) else float('nan'):.1f}%), "
                     f"call overhead {self.overhead_ms:.4f} ms, network boundary {self.boundary_ms:.4f} ms")
         return "\n".join(rows)
@@ -144,7 +146,8 @@ def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 
         prof = Profiler(runner, ProfileSettings(stack=8, warmup=settings.warmup, repeats=settings.repeats,
                                                 max_spread=settings.max_spread, retries=settings.retries,
                                                 seed=settings.seed, estimator=settings.estimator), progress=False)
-        io = (prof.boundary_ms(onnx_ops.op_input_shape(op_lists[0][0])) + prof.boundary_ms(onnx_ops.output_shape(op_lists[0]))) / 2
+        net_in, net_out = onnx_ops.op_input_shape(op_lists[0][0]), onnx_ops.output_shape(op_lists[0])
+        io = (prof.boundary_ms(net_in) + prof.boundary_ms(net_out)) / 2
     # Round-robin passes (alternating direction): a burst of load on the host then hits every subnet a
     # little instead of a few subnets entirely; the passes are combined with the tables' estimator.
     per_round = np.zeros((rounds, samples))
