@@ -45,6 +45,8 @@ def main(argv=None) -> int:
     p.add_argument("--train-size", type=int, default=None)
     p.add_argument("--test-size", type=int, default=None)
     p.add_argument("--a-lr", type=float, default=0.02)
+    p.add_argument("--lambda-on", choices=("expected", "derived"), default="derived",
+                   help="auto lambda steers E[lat] or the argmax net's latency to the target")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bench-repeats", type=int, default=300)
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
         target = round(base_ms * frac, 5)
         cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=args.warmup_epochs, batch_size=64, w_lr=0.05,
                            a_lr=args.a_lr, loss="add", lambda_lat=0.1, target_ms=target,
-                           auto_lambda=True, lambda_rate=0.1, seed=args.seed)
+                           auto_lambda=True, lambda_rate=0.1, lambda_on=args.lambda_on, seed=args.seed)
         res = run_classification(out / f"target_{frac:g}", data=args.data, preset="small-32", resolution=28, in_ch=1,
                                  width_mult=args.width_mult, device="VPU_2_0", model_dir=model_dir,
                                  search_cfg=cfg, train_cfg=train_cfg, search_train_size=args.search_train_size,

@@ -168,3 +168,16 @@ def test_cli_missing_data_names_the_install_command(tmp_path, capsys):
     rc = main(["search", "classification", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
     assert rc == 2
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+
+
+def test_auto_lambda_on_derived_latency_keeps_the_argmax_net_near_target():
+    space = tiny_space()
+    lat = macs_latency(space)
+    start = lat.discrete([0, 0, 0])
+    target = 0.5 * start
+    _, tr = _trainer(loss="add", lambda_lat=1e-2, auto_lambda=True, target_ms=target, lambda_rate=0.5,
+                     lambda_on="derived", epochs=3)
+    res = tr.run()
+    assert any(abs(h["lambda"] - tr.initial_lambda) > 1e-12 for h in res.history)
+    with pytest.raises(ValueError, match="lambda_on"):
+        SearchConfig(lambda_on="argmax").validate()

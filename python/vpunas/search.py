@@ -11,7 +11,7 @@ Loss forms (`SearchConfig.loss`): 'add'  CE + lambda * E[lat]                  (
 is the weight decay), 'mul' CE * (E[lat] / target)^beta, 'hinge' CE + lambda * max(0, E[lat]/target - 1).
 With `auto_lambda`, lambda starts at lambda_lat / target (so the latency term starts near lambda_lat) and is
 scaled by exp(rate * clip(E[lat]/target - 1, -1, 1)) after every architecture step, which drives E[lat]
-to the target.
+to the target (with lambda_on="derived": the argmax architecture's latency instead of E[lat]).
 
 Everything random comes from one generator seeded by `seed` (paths) and per-epoch permutations (data),
 so a run killed and `resume`d from its last epoch checkpoint reaches the same architecture; under
@@ -114,6 +114,7 @@ class SearchConfig:
     beta: float = 0.6
     auto_lambda: bool = False
     lambda_rate: float = 0.1
+    lambda_on: str = "expected"  # auto lambda steers E[lat] ('expected') or the argmax net's latency ('derived')
     grad_clip: float = 5.0
     seed: int = 0
     max_steps_per_epoch: int | None = None
@@ -128,6 +129,8 @@ class SearchConfig:
         if self.epochs < 1 or not 0 <= self.warmup_epochs <= self.epochs:
             raise ValueError(f"need epochs >= 1 and 0 <= warmup_epochs <= epochs (got {self.epochs}, "
                              f"{self.warmup_epochs})")
+        if self.lambda_on not in ("expected", "derived"):
+            raise ValueError(f"lambda_on must be 'expected' or 'derived', got {self.lambda_on!r}")
         if self.batch_size < 1 or self.arch_every < 1:
             raise ValueError("batch_size and arch_every must be >= 1")
 
@@ -236,7 +239,10 @@ class ProxylessSearch:
         self.a_opt.step()
         self.arch.rescale_(old, samples)
         if self.cfg.auto_lambda:
-            excess = min(1.0, max(-1.0, float(exp_lat.detach()) / self.cfg.target_ms - 1.0))
+            # 'derived' steers the net that will be kept (argmax), whose latency can sit far from E[lat]
+            now = float(exp_lat.detach()) if self.cfg.lambda_on == "expected" else \
+                self.latency.discrete(self.arch.argmax())
+            excess = min(1.0, max(-1.0, now / self.cfg.target_ms - 1.0))
             self.lam = float(min(1e4, max(1e-6, self.lam * math.exp(self.cfg.lambda_rate * excess))))
         return float(exp_lat.detach()), self.task.metric(out.detach(), y)
 
