@@ -112,6 +112,10 @@ def _run_profile(args) -> int:
           f"{src['runtime']} {src['device']} precision {src['precision']} threads {src['threads']} "
           f"stack {src['stack']} "
           f"clock {src['clock']}")
+    asked = src.get("precision_requested")
+    if asked and asked != src["precision"]:
+        print(f"note: precision {asked} was requested but the device compiled {src['precision']} "
+              "(the table records the precision actually used)")
     for e in entries:
         if e.get("status") == "failed":
             print(f"  failed: {e['key']}: {e.get('error')}")
