@@ -23,6 +23,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=None, help="HR image folder (default: scikit-image's bundled photos)")
     ap.add_argument("--width", type=int, default=64, help="trunk width of the searched space (EDSR3: 64)")
     ap.add_argument("--mids", default="32,64", help="residual-block width choices")
+    ap.add_argument("--up-widths", default="16", help="narrower upsampler widths offered besides --width")
     ap.add_argument("--search-epochs", type=int, default=2, help="search epochs (the first is weight-only)")
     ap.add_argument("--search-steps", type=int, default=40, help="weight steps per search epoch")
     ap.add_argument("--a-lr", type=float, default=0.1, help="architecture learning rate (short searches need a high one)")
@@ -49,7 +50,8 @@ def main(argv=None) -> int:
     train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.batch_size, lr=0.05, weight_decay=0.0,
                             max_steps_per_epoch=args.train_steps)
     mids = tuple(int(m) for m in args.mids.split(","))
-    res = run_sr(args.out, data=args.data, scale=2, width=args.width, max_blocks=4, mids=mids, model_dir=model_dir,
+    up_widths = tuple(int(u) for u in args.up_widths.split(","))
+    res = run_sr(args.out, data=args.data, scale=2, width=args.width, max_blocks=4, mids=mids, up_widths=up_widths, model_dir=model_dir,
                  search_cfg=search_cfg, train_cfg=train_cfg, lr_patch=args.patch, bench_hw=(360, 640),
                  bench_repeats=args.bench_repeats)
     print()

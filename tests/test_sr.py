@@ -126,7 +126,7 @@ def test_supernet_derive_matches_the_chosen_paths():
 @pytest.mark.parametrize("act", ["relu", "leaky_relu"])
 def test_each_upsampler_and_activation_exports_to_onnx_and_matches_torch(tmp_path, upsampler, act):
     ort = pytest.importorskip("onnxruntime")
-    arch = EdsrArch(16, (ResChoice(3, 1, 16, act),), upsampler, scale=2)
+    arch = EdsrArch(32, (ResChoice(3, 1, 16, act),), upsampler, scale=2, up_width=16 if act == "relu" else 32)
     net = EdsrNet(arch).eval()
     x = torch.rand(1, 3, 12, 12)
     path = tmp_path / "sr.onnx"
@@ -138,6 +138,28 @@ def test_each_upsampler_and_activation_exports_to_onnx_and_matches_torch(tmp_pat
     assert ("LeakyRelu" in ops) == (act == "leaky_relu")
     assert ("DepthToSpace" in ops) == (upsampler == "d2s")
     assert ("Resize" in ops) == (upsampler != "d2s")
+    n_params = sum(p.numel() for p in net.parameters())
+    assert n_params == sum(op.params for op in arch.ops(12, 12))  # the LUT's op list is the torch net
+
+
+def test_narrow_upsampler_candidates_are_cheaper_and_derive():
+    from vpunas.supernet import PathSample
+
+    space = _tiny_space(width=32, up_widths=(16,))
+    assert space.up_choices == (("nearest", 32), ("bilinear", 32), ("d2s", 32),
+                                ("nearest", 16), ("bilinear", 16), ("d2s", 16))
+    ups = space.blocks[-1].candidates
+    assert ups[5].parts()[0] == Conv2d(32, 64, 3, 1, 12, 12) and ups[5].parts()[1] == DepthToSpace(64, 2, 12, 12)
+    assert ups[5].macs < ups[2].macs  # d2s: the expand conv shrinks
+    # interpolation: an extra LR conv, but the DSP kernel moves half the channels
+    assert ups[3].shave_ops("VPU_2_7")[0].in_shape == (16, 12, 12)
+    assert ups[0].shave_ops("VPU_2_7")[0].in_shape == (32, 12, 12)
+    supernet, x = space.build_supernet(), torch.rand(1, 3, 12, 12)
+    for up in range(6):
+        idx = [1, 0, up]
+        net = space.derive_model(supernet, idx).eval()
+        assert torch.allclose(net(x), supernet(x, [PathSample((i,)) for i in idx]), atol=1e-5)
+        assert space.choices_from_arch(space.derive(idx)) == idx
 
 
 # ------------------------------------------------------------------------------------- latency model

@@ -171,7 +171,7 @@ def _comparison(searched: dict, base: dict) -> list[str]:
 
 def run_sr(out_dir: str | Path, *, data: str | Path | None = None, scale: int = 2, width: int = 32,
            max_blocks: int = 4, kernels=(1, 3, 5), mids=(16, 32), acts=("relu", "leaky_relu"),
-           upsamplers=("nearest", "bilinear", "d2s"), bench_hw=(360, 640), model_dir: str | Path | None = None,
+           upsamplers=("nearest", "bilinear", "d2s"), up_widths=(16,), bench_hw=(360, 640), model_dir: str | Path | None = None,
            lut: str | Path | None = None, search_cfg=None, train_cfg=None, lr_patch: int = 32,
            baseline: bool = True, export: bool = True, bench_repeats: int = 5, resume: bool = False,
            quiet: bool = False, torch_device: str = "cpu") -> dict:
@@ -197,7 +197,7 @@ def run_sr(out_dir: str | Path, *, data: str | Path | None = None, scale: int = 
 
     train_pairs, eval_pairs = load_sr_split(scale, data)
     space = EdsrSpace(scale=scale, width=width, max_blocks=max_blocks, kernels=kernels, mids=mids, acts=acts,
-                      upsamplers=upsamplers, input_hw=bench_hw)
+                      upsamplers=upsamplers, up_widths=up_widths, input_hw=bench_hw)
     source = cost_source(LATENCY_DEVICE, vpunn_model_for(LATENCY_DEVICE, model_dir))
     if lut is not None:
         latency = build_latency_terms(space, LATENCY_DEVICE, lut_path=lut)

@@ -28,7 +28,8 @@ def _run_sr(args) -> int:
                             weight_decay=args.weight_decay, seed=args.seed, max_steps_per_epoch=args.train_max_steps)
     h, w = args.bench_size
     run_sr(args.out, data=args.data, scale=args.scale, width=args.width, max_blocks=args.max_blocks,
-           kernels=args.kernels, mids=args.mids, acts=args.acts, upsamplers=args.upsamplers, bench_hw=(h, w),
+           kernels=args.kernels, mids=args.mids, acts=args.acts, upsamplers=args.upsamplers,
+           up_widths=args.up_widths, bench_hw=(h, w),
            model_dir=args.vpunn_dir, lut=args.lut, search_cfg=search_cfg, train_cfg=train_cfg,
            lr_patch=args.patch, baseline=not args.no_baseline, export=not args.no_export,
            bench_repeats=args.bench_repeats, resume=args.resume, torch_device=torch_device)
@@ -48,6 +49,8 @@ def add_sr_parser(tasks, add_search_options) -> None:
     s.add_argument("--mids", type=_ints, default=(16, 32), help="residual-block widths (multiples of 16)")
     s.add_argument("--acts", type=_names, default=("relu", "leaky_relu"), help="activation choices")
     s.add_argument("--upsamplers", type=_names, default=("nearest", "bilinear", "d2s"), help="upsampler choices")
+    s.add_argument("--up-widths", type=_ints, default=(16,),
+                   help="narrower channel counts at the HR size to offer the upsampler (the trunk width always is)")
     s.add_argument("--patch", type=int, default=32, help="LR training patch size")
     s.add_argument("--bench-size", type=_ints, default=(360, 640), help="LR input H,W for latency and fps")
     s.add_argument("--train-epochs", type=int, default=4, help="retraining epochs (searched net and EDSR3)")

@@ -6,8 +6,10 @@ Network: head conv 3x3 (3 -> C) -> N searchable residual blocks -> long skip add
   * residual block: conv k1 (C -> mid) -> activation -> conv k2 (mid -> C) -> + input, choosing
     k1, k2 in {1, 3, 5}, mid in multiples of 16, activation ReLU or LeakyReLU; or ``skip`` (identity), which
     makes the depth searchable as in the classification space.
-  * upsampler: ``nearest`` / ``bilinear`` interpolation of the C-channel features + conv 3x3 (C -> 3) at the
-    HR size, or ``d2s``: conv 3x3 (C -> C*s^2) + depth-to-space (pixel shuffle) + conv 3x3 (C -> 3), as EDSR.
+  * upsampler: ``nearest`` / ``bilinear`` interpolation + conv 3x3 (-> 3) at the HR size, or ``d2s``: conv 3x3
+    (C -> U*s^2) + depth-to-space (pixel shuffle) + conv 3x3 (U -> 3), as EDSR; U, the channels at the HR
+    size, is searched too: the trunk width C, or narrower (multiples of 16; interpolation then follows a
+    conv 3x3 C -> U at the LR size). DSP kernels and HR convs scale with U.
 
 All candidates of one residual block share one weight tensor per conv (the largest kernel and width);
 a candidate uses its centre k x k crop and first ``mid`` channels. Every supernet step therefore trains
@@ -102,7 +104,9 @@ class ResBlockOp(OpSpec):
 
 @dataclass(frozen=True)
 class UpsamplerOp(OpSpec):
-    """SR tail: nearest / bilinear + conv 3x3 (ch -> out_ch), or conv (ch -> ch*s^2) + depth-to-space + conv."""
+    """SR tail with `up_ch` channels at the HR size (0 = the trunk width `ch`):
+    nearest / bilinear: [conv 3x3 ch -> up_ch at LR when narrower] + interpolation + conv 3x3 (up_ch -> out_ch);
+    d2s: conv 3x3 (ch -> up_ch*s^2) + depth-to-space + conv 3x3 (up_ch -> out_ch), as EDSR with up_ch = ch."""
 
     mode: str
     scale: int
@@ -110,23 +114,28 @@ class UpsamplerOp(OpSpec):
     h: int
     w: int
     out_ch: int = 3
+    up_ch: int = 0
 
     KIND: ClassVar[str] = "edsr_up"
-    KEY_TEMPLATE: ClassVar[str] = "edsrup-{mode}_x{scale}_c{ch}_o{out_ch}_{h}x{w}"
+    KEY_TEMPLATE: ClassVar[str] = "edsrup-{mode}_x{scale}_c{ch}_u{up_ch}_o{out_ch}_{h}x{w}"
 
     def __post_init__(self):
         if self.mode not in UPSAMPLERS:
             raise ValueError(f"UpsamplerOp: mode must be one of {', '.join(UPSAMPLERS)}; got {self.mode!r}")
         if self.scale not in (2, 3, 4):
             raise ValueError(f"UpsamplerOp: scale must be 2, 3 or 4; got {self.scale!r}")
+        if self.up_ch == 0:
+            object.__setattr__(self, "up_ch", self.ch)
+        if not 0 < self.up_ch <= self.ch:
+            raise ValueError(f"UpsamplerOp: up_ch must be between 1 and ch = {self.ch}; got {self.up_ch!r}")
 
     def parts(self) -> list:
-        s, hh, ww = self.scale, self.h * self.scale, self.w * self.scale
+        s, hh, ww, u = self.scale, self.h * self.scale, self.w * self.scale, self.up_ch
         if self.mode == "d2s":
-            return [Conv2d(self.ch, self.ch * s * s, 3, 1, self.h, self.w),
-                    DepthToSpace(self.ch * s * s, s, self.h, self.w),
-                    Conv2d(self.ch, self.out_ch, 3, 1, hh, ww)]
-        return [Upsample(self.mode, s, self.ch, self.h, self.w), Conv2d(self.ch, self.out_ch, 3, 1, hh, ww)]
+            return [Conv2d(self.ch, u * s * s, 3, 1, self.h, self.w), DepthToSpace(u * s * s, s, self.h, self.w),
+                    Conv2d(u, self.out_ch, 3, 1, hh, ww)]
+        reduce = [Conv2d(self.ch, u, 3, 1, self.h, self.w)] if u != self.ch else []
+        return reduce + [Upsample(self.mode, s, u, self.h, self.w), Conv2d(u, self.out_ch, 3, 1, hh, ww)]
 
     @property
     def out_shape(self) -> tuple:
@@ -148,7 +157,12 @@ class UpsamplerOp(OpSpec):
 
     @property
     def block_string(self) -> str:
-        return f"up_{self.mode}"
+        return up_string(self.mode, self.up_ch, self.ch)
+
+
+def up_string(mode: str, up_ch: int, ch: int) -> str:
+    """'up_nearest' (full trunk width) or 'up_nearest_u16' (16 channels at the HR size)."""
+    return f"up_{mode}" if not up_ch or up_ch == ch else f"up_{mode}_u{up_ch}"
 
 
 # ------------------------------------------------------------------------------------------ architecture
@@ -194,8 +208,13 @@ class EdsrArch:
     upsampler: str
     scale: int = 2
     head_kernel: int = 3
+    up_width: int = 0  # channels at the HR size; 0 = width
 
     def __post_init__(self):
+        if self.up_width == 0:
+            object.__setattr__(self, "up_width", self.width)
+        if not 0 < self.up_width <= self.width:
+            raise ValueError(f"up_width must be between 1 and the width {self.width}; got {self.up_width}")
         if self.upsampler not in UPSAMPLERS:
             raise ValueError(f"upsampler must be one of {', '.join(UPSAMPLERS)}; got {self.upsampler!r}")
         if self.scale not in (2, 3, 4):
@@ -210,7 +229,7 @@ class EdsrArch:
     def block_strings(self) -> list:
         return ([f"head_k{self.head_kernel}_c{self.width}"]
                 + [b.block_string if b is not None else "skip" for b in self.blocks]
-                + [f"up_{self.upsampler}_x{self.scale}"])
+                + [f"{up_string(self.upsampler, self.up_width, self.width)}_x{self.scale}"])
 
     def ops(self, in_h: int, in_w: int) -> list:
         """Every op of the network at an in_h x in_w LR input, in execution order (for latency / params)."""
@@ -218,7 +237,7 @@ class EdsrArch:
         ops = [Conv2d(3, c, self.head_kernel, 1, in_h, in_w)]
         ops += [ResBlockOp(c, b.mid, b.k1, b.k2, b.act, in_h, in_w) for b in self.active_blocks]
         ops.append(Add(c, in_h, in_w))  # long skip
-        ops.append(UpsamplerOp(self.upsampler, self.scale, c, in_h, in_w))
+        ops.append(UpsamplerOp(self.upsampler, self.scale, c, in_h, in_w, up_ch=self.up_width))
         return ops
 
     def to_dict(self, in_hw=DEFAULT_INPUT_HW) -> dict:
@@ -226,7 +245,8 @@ class EdsrArch:
         ops_ = self.ops(*in_hw)
         return {"format": ARCH_FORMAT, "version": ARCH_VERSION, "task": "sr", "space": "edsr",
                 "input_size": [3, *in_hw], "width": self.width, "scale": self.scale, "head_kernel": self.head_kernel,
-                "upsampler": self.upsampler, "blocks": [b.block_string if b else "skip" for b in self.blocks],
+                "upsampler": self.upsampler, "up_width": self.up_width,
+                "blocks": [b.block_string if b else "skip" for b in self.blocks],
                 "block_strings": self.block_strings(), "macs": int(sum(o.macs for o in ops_)),
                 "params_spec": int(sum(o.params for o in ops_)), "dsp_ops": dsp_op_names(ops_)}
 
@@ -234,7 +254,8 @@ class EdsrArch:
     def from_dict(cls, d: dict) -> "EdsrArch":
         try:
             return cls(width=int(d["width"]), blocks=tuple(parse_block_string(s) for s in d["blocks"]),
-                       upsampler=d["upsampler"], scale=int(d.get("scale", 2)), head_kernel=int(d.get("head_kernel", 3)))
+                       upsampler=d["upsampler"], scale=int(d.get("scale", 2)), head_kernel=int(d.get("head_kernel", 3)),
+                       up_width=int(d.get("up_width", 0)))
         except KeyError as exc:
             raise ValueError(f"EDSR architecture JSON lacks field {exc}") from exc
 
@@ -269,17 +290,24 @@ class PlainResBlock(nn.Module):
 
 
 class Upsampler(nn.Module):
-    def __init__(self, ch: int, mode: str, scale: int, out_ch: int = 3):
+    """The torch twin of `UpsamplerOp` (same parts, same order)."""
+
+    def __init__(self, ch: int, mode: str, scale: int, out_ch: int = 3, up_ch: int = 0):
         super().__init__()
         if mode not in UPSAMPLERS:
             raise ValueError(f"upsampler must be one of {', '.join(UPSAMPLERS)}; got {mode!r}")
+        up_ch = up_ch or ch
         self.mode, self.scale = mode, scale
         if mode == "d2s":
-            self.expand = nn.Conv2d(ch, ch * scale * scale, 3, padding=1)
+            self.expand = nn.Conv2d(ch, up_ch * scale * scale, 3, padding=1)
             self.shuffle = nn.PixelShuffle(scale)
-        self.out = nn.Conv2d(ch, out_ch, 3, padding=1)
+        elif up_ch != ch:
+            self.reduce = nn.Conv2d(ch, up_ch, 3, padding=1)
+        self.out = nn.Conv2d(up_ch, out_ch, 3, padding=1)
 
     def forward(self, x):
+        if hasattr(self, "reduce"):
+            x = self.reduce(x)
         if self.mode == "d2s":
             x = self.shuffle(self.expand(x))
         elif self.mode == "nearest":
@@ -297,7 +325,7 @@ class EdsrNet(nn.Module):
         self.arch = arch
         self.head = nn.Conv2d(3, arch.width, arch.head_kernel, padding=arch.head_kernel // 2)
         self.body = nn.Sequential(*[PlainResBlock(arch.width, b) for b in arch.active_blocks])
-        self.upsampler = Upsampler(arch.width, arch.upsampler, arch.scale)
+        self.upsampler = Upsampler(arch.width, arch.upsampler, arch.scale, up_ch=arch.up_width)
 
     def forward(self, x):
         f = self.head(x)
@@ -377,7 +405,8 @@ class EdsrSuperNet(nn.Module):
         self.blocks = nn.ModuleList(
             SearchBlock(MixedOp([ZeroOp()] + [SharedResCandidate(w, ch) for ch in space.res_choices]), residual=True)
             for w in self.shared)
-        self.upsampler = SearchBlock(MixedOp([Upsampler(c, m, space.scale) for m in space.upsamplers]), residual=False)
+        self.upsampler = SearchBlock(MixedOp([Upsampler(c, m, space.scale, up_ch=u) for m, u in space.up_choices]),
+                                     residual=False)
 
     @property
     def search_blocks(self) -> list:
@@ -400,7 +429,7 @@ class EdsrSpace:
     task = "sr"
 
     def __init__(self, scale: int = 2, width: int = 32, max_blocks: int = 4, kernels=(1, 3, 5), mids=(16, 32),
-                 acts=ACTS, upsamplers=UPSAMPLERS, input_hw=DEFAULT_INPUT_HW):
+                 acts=ACTS, upsamplers=UPSAMPLERS, up_widths=(16,), input_hw=DEFAULT_INPUT_HW):
         if scale not in (2, 3, 4):
             raise ValueError(f"scale must be 2, 3 or 4; got {scale}")
         if width < 1 or width % 16:
@@ -416,9 +445,16 @@ class EdsrSpace:
             raise ValueError(f"activations must be chosen from {', '.join(ACTS)}; got {list(acts)}")
         if not upsamplers or any(u not in UPSAMPLERS for u in upsamplers):
             raise ValueError(f"upsamplers must be chosen from {', '.join(UPSAMPLERS)}; got {list(upsamplers)}")
+        if any(u < 16 or u % 16 or u > width for u in up_widths):
+            raise ValueError(f"upsampler widths must be multiples of 16 up to the width {width}; got {list(up_widths)}")
         self.scale, self.width, self.max_blocks = scale, width, max_blocks
         self.kernels, self.mids = tuple(sorted(set(kernels))), tuple(sorted(set(mids)))
         self.acts, self.upsamplers = tuple(dict.fromkeys(acts)), tuple(dict.fromkeys(upsamplers))
+        # (mode, channels at the HR size): the full trunk width first, so index i < len(upsamplers) is
+        # upsamplers[i] at full width; narrower variants (cheaper DSP kernels and HR convs) follow.
+        narrow = sorted({int(u) for u in up_widths if u != width}, reverse=True)
+        self.up_widths = (width, *narrow)
+        self.up_choices = tuple((m, u) for u in self.up_widths for m in self.upsamplers)
         self.input_hw = tuple(input_hw)
         self.res_choices = tuple(ResChoice(k1, k2, m, a) for k1, k2, m, a
                                  in itertools.product(self.kernels, self.kernels, self.mids, self.acts))
@@ -431,7 +467,7 @@ class EdsrSpace:
     def blocks(self) -> list:
         c, (h, w) = self.width, self.input_hw
         res = tuple([Skip(c, h, w)] + [ResBlockOp(c, ch.mid, ch.k1, ch.k2, ch.act, h, w) for ch in self.res_choices])
-        ups = tuple(UpsamplerOp(m, self.scale, c, h, w) for m in self.upsamplers)
+        ups = tuple(UpsamplerOp(m, self.scale, c, h, w, up_ch=u) for m, u in self.up_choices)
         return [SpaceBlock(f"res{i}", res) for i in range(self.max_blocks)] + [SpaceBlock("upsampler", ups)]
 
     @property
@@ -454,7 +490,7 @@ class EdsrSpace:
     def choice_names(self) -> list:
         """Short names of every block's candidates (for logs): 'skip', 'res_k3x1_m32_relu', 'up_nearest'."""
         res = ["skip"] + [c.block_string for c in self.res_choices]
-        return [res] * self.max_blocks + [[f"up_{m}" for m in self.upsamplers]]
+        return [res] * self.max_blocks + [[up_string(m, u, self.width) for m, u in self.up_choices]]
 
     def sample_arch(self, rng) -> list:
         return [int(rng.integers(0, len(b.candidates))) for b in self.blocks]
@@ -474,7 +510,7 @@ class EdsrSpace:
                              f"this space (width {self.width}, scale {self.scale}, {self.max_blocks} blocks)")
         try:
             return ([0 if b is None else 1 + self.res_choices.index(b) for b in arch.blocks]
-                    + [self.upsamplers.index(arch.upsampler)])
+                    + [self.up_choices.index((arch.upsampler, arch.up_width))])
         except ValueError as exc:
             raise ValueError(f"arch {arch.block_strings()} uses a candidate this space does not have") from exc
 
@@ -482,6 +518,7 @@ class EdsrSpace:
     def config(self) -> dict:
         return {"scale": self.scale, "width": self.width, "max_blocks": self.max_blocks, "kernels": list(self.kernels),
                 "mids": list(self.mids), "acts": list(self.acts), "upsamplers": list(self.upsamplers),
+                "up_widths": list(self.up_widths),
                 "input_hw": list(self.input_hw)}
 
     def arch_from_indices(self, indices) -> EdsrArch:
@@ -493,10 +530,11 @@ class EdsrSpace:
         for b, i in enumerate(indices[:-1]):
             if not 0 <= i < n_res:
                 raise ValueError(f"block res{b}: candidate {i} out of range 0..{n_res - 1}")
-        if not 0 <= indices[-1] < len(self.upsamplers):
-            raise ValueError(f"upsampler: candidate {indices[-1]} out of range 0..{len(self.upsamplers) - 1}")
+        if not 0 <= indices[-1] < len(self.up_choices):
+            raise ValueError(f"upsampler: candidate {indices[-1]} out of range 0..{len(self.up_choices) - 1}")
         blocks = tuple(None if i == 0 else self.res_choices[i - 1] for i in indices[:-1])
-        return EdsrArch(self.width, blocks, self.upsamplers[indices[-1]], self.scale)
+        mode, up_width = self.up_choices[indices[-1]]
+        return EdsrArch(self.width, blocks, mode, self.scale, up_width=up_width)
 
     def build_net(self, arch) -> EdsrNet:
         """A freshly initialised plain network for an EdsrArch (or its dict)."""
