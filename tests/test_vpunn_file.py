@@ -50,7 +50,8 @@ def _reference(model: _core.MlpModel, x: np.ndarray) -> np.ndarray:
         if act == "RELU":
             h = np.maximum(h, 0.0)
         elif act == "SIGMOID":
-            h = 1.0 / (1.0 + np.exp(-h))
+            with np.errstate(over="ignore"):
+                h = 1.0 / (1.0 + np.exp(-h))
     return h
 
 
@@ -264,3 +265,34 @@ def test_unsupported_interface_version(fast_bytes):
 def test_other_interfaces_refused(name):
     with pytest.raises(ValueError, match="interface version (1|5114) is not supported"):
         _load(name)
+
+
+# ---- activations and optional bias that no shipped model uses, made by patching a real file ----
+
+
+def _patched_reference_check(data: bytes, kernel: str, scale: float = 1.0):
+    m = _core.MlpModel.from_bytes(data, kernel=kernel)
+    x = _descriptor_like(37, m.input_size, seed=4) * np.float32(scale)
+    ref = _reference(m, x)
+    y = m.forward(x)
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    return m
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_sigmoid_and_noop_activations(fast_bytes, kernel):
+    # SIGMOID on the first layer, small inputs so its outputs are not all saturated at 0 or 1
+    sig = fb.patch_u32(fast_bytes, fb.field_pos(fast_bytes, fb.layer(fast_bytes, 0), 5), 2)
+    m = _patched_reference_check(sig, kernel, scale=0.02)
+    assert m.layer_shapes[0][2] == "SIGMOID"
+    noop = fb.patch_u32(fast_bytes, fb.field_pos(fast_bytes, fb.layer(fast_bytes, 1), 5), 0)
+    assert _patched_reference_check(noop, kernel).layer_shapes[1][2] == "NOOP"
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_layer_without_bias(fast_bytes, kernel):
+    at, n, _ = fb.vector(fast_bytes, fb.layer(fast_bytes, 2), 1)
+    assert n == 3
+    m = _patched_reference_check(fb.patch_u32(fast_bytes, at, 2), kernel)  # inputs = [activation, weight]
+    _, b = m.layer_weights(2)
+    assert not b.any()
