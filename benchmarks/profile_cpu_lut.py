@@ -8,6 +8,22 @@ Steps (all on one runtime / device / precision / thread count):
 
 Both profiling runs resume from their JSON files in --out-dir, so an interrupted run continues.
 Usage:  python benchmarks/profile_cpu_lut.py [--input 224] [--samples 50] [--runtime openvino] [--threads 1]
+
+Figures from the development machine (2-core AMD EPYC VM shared with ~7 other jobs, load average 5-12;
+OpenVINO 2026.4.1 CPU f32 (bf16 requested -> f32: no bf16 on this CPU), 1 thread, cpu clock, min
+estimator, 50 subnets, 2 validation passes):
+  input 224 (mobilenetv2-224 space, subnets 10-20 ms)    MAPE   max err  Pearson  Spearman
+    stacked N=8 (fresh end-to-end run)                   2.7%    8.2%    0.971    0.936
+    naive N=1, call overhead subtracted                  2.9%    7.5%    0.979    0.973
+    naive N=1, raw                                       6.3%   12.6%    0.979    0.972
+    pass 2 vs pass 1 of the same subnets (noise)         2.3%   27.8%    0.919    0.948
+    (other runs of the same stacked LUT: MAPE 4.0-6.6 %, Spearman 0.76-0.96, as the host load moved)
+  input 32 (small-32 space, subnets 0.37-0.89 ms)
+    stacked N=8                                          7.1%   22.9%    0.931    0.933
+    naive N=1, call overhead subtracted                 37.9%   71.5%    0.971    0.968
+    naive N=1, raw                                      80.1%  127.9%    0.957    0.950
+  onnxruntime 1.32 CPU, input 32: stacked 6.6-10.6 % MAPE (Spearman 0.96-0.98), naive 11-19 %.
+Wall-clock timing on this loaded host is dominated by other processes (stacked MAPE 42 %, Spearman 0.10).
 """
 from __future__ import annotations
 
