@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -104,8 +105,13 @@ def _run_profile(args) -> int:
                                         subtract_overhead=not args.no_overhead, estimator=args.estimator)
     ops = validate.space_ops(space)
     extra = {"space": args.space, "space_kwargs": kw, "space_name": getattr(space, "name", args.space)}
-    table = profiler.profile_ops(ops, runner, settings, args.output, extra_source=extra, overwrite=args.overwrite,
-                                 space_meta=profiler.space_meta(space))
+    try:
+        table = profiler.profile_ops(ops, runner, settings, args.output, extra_source=extra,
+                                     overwrite=args.overwrite, space_meta=profiler.space_meta(space))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the entries measured so far are in {args.output}; "
+              "rerun the same command to resume", file=sys.stderr)
+        return 130
     src = table["source"]
     entries = table["entries"]
     print(f"wrote {args.output}: {len(entries)} entries ({src['noisy']} noisy, {src['failed']} failed), "
