@@ -24,28 +24,40 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=64, help="trunk width of the searched space (EDSR3: 64)")
     ap.add_argument("--mids", default="32,64", help="residual-block width choices")
     ap.add_argument("--up-widths", default="16", help="narrower upsampler widths offered besides --width")
-    ap.add_argument("--search-epochs", type=int, default=2, help="search epochs (the first is weight-only)")
+    ap.add_argument("--search-epochs", type=int, default=4, help="search epochs (the first is weight-only)")
     ap.add_argument("--search-steps", type=int, default=40, help="weight steps per search epoch")
     ap.add_argument("--a-lr", type=float, default=0.1, help="architecture learning rate (short searches need a high one)")
     ap.add_argument("--train-epochs", type=int, default=3)
     ap.add_argument("--train-steps", type=int, default=100, help="retraining steps per epoch (both nets)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--patch", type=int, default=24, help="LR patch size")
-    ap.add_argument("--target-ms", type=float, default=30.0, help="VPU 2.7 latency target of the 'mul' loss")
+    ap.add_argument("--target-ms", type=float, default=None,
+                    help="VPU 2.7 latency target of the hinge loss (default: 0.9 x EDSR3's predicted latency / 3, "
+                         "i.e. the >= 3x fps goal with a margin)")
+    ap.add_argument("--lambda-lat", type=float, default=1.0, help="weight of the hinge latency penalty")
     ap.add_argument("--bench-repeats", type=int, default=5)
     args = ap.parse_args(argv)
 
     import torch
 
     from vpunas.search import SearchConfig, TrainConfig
-    from vpunas.sr import run_sr
+    from vpunas.classification import vpunn_model_for
+    from vpunas.spaces.edsr import edsr3_baseline
+    from vpunas.sr import arch_latency, cost_source, run_sr
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     model_dir = args.vpunn_dir if Path(args.vpunn_dir, "vpu_2_7.vpunn").is_file() else None
     if model_dir is None:
         print(f"note: no vpu_2_7.vpunn in {args.vpunn_dir}: latency from the theoretical model", file=sys.stderr)
+    target = args.target_ms
+    if target is None:
+        base_ms = arch_latency(edsr3_baseline(2), (360, 640),
+                               cost_source("VPU_2_7", vpunn_model_for("VPU_2_7", model_dir)))["latency_ms"]
+        target = round(0.9 * base_ms / 3.0, 2)
+        print(f"EDSR3 predicted {base_ms:.2f} ms on VPU 2.7 at 360x640 -> search target {target} ms")
     search_cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=1, batch_size=args.batch_size, w_lr=0.05,
-                              weight_decay=0.0, a_lr=args.a_lr, loss="mul", target_ms=args.target_ms, beta=0.6,
+                              weight_decay=0.0, a_lr=args.a_lr, loss="hinge", target_ms=target,
+                              lambda_lat=args.lambda_lat,
                               max_steps_per_epoch=args.search_steps)
     train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.batch_size, lr=0.05, weight_decay=0.0,
                             max_steps_per_epoch=args.train_steps)
