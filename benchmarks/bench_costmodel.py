@@ -7,7 +7,8 @@ prints predictions per second of
   (c) numpy   the same MLP in plain numpy float32 (x @ W.T + b, ReLU) on the same descriptors,
               in chunks of 65,536 rows to bound its memory (numpy's BLAS may use every core)
 plus the time of one single-workload predict call from Python and the peak-RSS increase of the
-1M-row full-path call. Workloads are rows drawn at random from the golden DPU CSV of the model
+1M-row full-path call. Every rate is given per wall second and per CPU-second (process_time, all
+threads), since the development machine is shared. Workloads are rows drawn at random from the golden DPU CSV of the model
 (valid, refused and unusual workloads mixed as in that file).
 
 Usage: python benchmarks/bench_costmodel.py [--models vpu_2_7.vpunn ...] [--sizes 1 64 4096 1000000]
@@ -91,38 +92,45 @@ def peak_rss_increase(fn) -> tuple[float, float]:
     return dt, (max(peak[0], rss_bytes()) - before) / 2**20
 
 
-def best_rate(fn, n_items: int, min_time: float = 0.3, max_repeats: int = 7) -> float:
-    """Items per second of fn(), best of a few timed runs (one run for huge batches)."""
+def _timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process, all threads) of one fn() call."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
+def best_rate(fn, n_items: int, min_time: float = 0.3, max_repeats: int = 7) -> tuple[float, float]:
+    """(items per wall second, items per CPU second) of fn(), best of a few runs (one for huge batches)."""
     if n_items >= 500_000:
-        t0 = time.perf_counter()
-        fn()
-        return n_items / (time.perf_counter() - t0)
+        wall, cpu = _timed(fn)
+        return n_items / wall, n_items / max(cpu, 1e-9)
     fn()  # warm-up
-    best = float("inf")
+    best_wall = best_cpu = float("inf")
     total = 0.0
     repeats = 0
     while repeats < max_repeats and (total < min_time or repeats < 2):
-        t0 = time.perf_counter()
-        fn()
-        dt = time.perf_counter() - t0
-        best = min(best, dt)
-        total += dt
+        wall, cpu = _timed(fn)
+        best_wall, best_cpu = min(best_wall, wall), min(best_cpu, cpu)
+        total += wall
         repeats += 1
-        if dt > 5.0 and repeats >= 1:
+        if wall > 5.0:
             break
-    return n_items / best
+    return n_items / best_wall, n_items / max(best_cpu, 1e-9)
 
 
-def loop_rate(fn, n_items: int, calls: int) -> float:
-    """For small batches: many calls in a loop, best of 3 loops."""
+def loop_rate(fn, n_items: int, calls: int) -> tuple[float, float]:
+    """For small batches: many calls in a loop, best of 3 loops; (per wall second, per CPU second)."""
     fn()
-    best = float("inf")
+    best_wall = best_cpu = float("inf")
     for _ in range(3):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / calls)
-    return n_items / best
+
+        def loop():
+            for _ in range(calls):
+                fn()
+
+        wall, cpu = _timed(loop)
+        best_wall, best_cpu = min(best_wall, wall / calls), min(best_cpu, cpu / calls)
+    return n_items / best_wall, n_items / max(best_cpu, 1e-9)
 
 
 def sample_workloads(stem: str, n: int, rng: np.random.Generator):
@@ -161,35 +169,42 @@ def bench_model(name: str, sizes: list[int], threads: int, rng: np.random.Genera
     x_all = np.ascontiguousarray(pool[rng.integers(0, len(pool), size=n_max)], dtype=np.float32)
     print(f"\n## {name}: NN '{mlp.name}' {mlp.input_size} inputs, layers "
           f"{' '.join(f'{a}x{b}' for a, b, _ in mlp.layer_shapes)}, MLP kernel {mlp.kernel}")
-    print("| batch | full path (pred/s) | MLP only (pred/s) | numpy MLP (pred/s) | MLP / numpy |")
-    print("|---:|---:|---:|---:|---:|")
+    print("wall = predictions per second of elapsed time; cpu = per CPU-second of this process (all threads),")
+    print("the steadier figure on a shared machine.")
+    print("| batch | full path wall | full path cpu | MLP only wall | MLP only cpu | numpy MLP wall "
+          "| numpy MLP cpu | MLP / numpy (cpu) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     results = []
+    nan = (float("nan"), float("nan"))
     for n in sizes:
         x = x_all[:n]
         calls = max(1, 20_000 // n)
         rate = (lambda f: loop_rate(f, n, calls)) if n < 4096 else (lambda f: best_rate(f, n))
         r_mlp = rate(lambda: mlp.forward(x, threads=threads))
         r_np = rate(lambda: ref(x))
-        r_full = float("nan")
+        r_full = nan
         rss_delta = None
         if workloads is not None:
             wl = workloads[:n]
             if n >= 1_000_000:
+                c0 = time.process_time()
                 dt, rss_delta = peak_rss_increase(lambda: full.predict(wl, threads=threads))
-                r_full = n / dt
+                r_full = (n / dt, n / max(time.process_time() - c0, 1e-9))
             else:
                 r_full = rate(lambda: full.predict(wl, threads=threads))
         fmt = lambda v: "n/a" if v != v else f"{v:,.0f}"  # noqa: E731
-        print(f"| {n:,} | {fmt(r_full)} | {fmt(r_mlp)} | {fmt(r_np)} | {r_mlp / r_np:.2f}x |")
-        results.append({"model": name, "n": n, "full": r_full, "mlp": r_mlp, "numpy": r_np, "rss_mb": rss_delta})
+        print(f"| {n:,} | {fmt(r_full[0])} | {fmt(r_full[1])} | {fmt(r_mlp[0])} | {fmt(r_mlp[1])} | "
+              f"{fmt(r_np[0])} | {fmt(r_np[1])} | {r_mlp[1] / r_np[1]:.2f}x |")
+        results.append({"model": name, "n": n, "full": r_full[0], "mlp": r_mlp[0], "numpy": r_np[0],
+                        "full_cpu": r_full[1], "mlp_cpu": r_mlp[1], "numpy_cpu": r_np[1], "rss_mb": rss_delta})
 
     one_x = x_all[:1]
-    us_mlp = 1e6 / loop_rate(lambda: mlp.forward(one_x), 1, 5000)
-    line = f"single call: MlpModel.forward(1 row) {us_mlp:.1f} us"
+    w, c = loop_rate(lambda: mlp.forward(one_x), 1, 5000)
+    line = f"single call: MlpModel.forward(1 row) {1e6 / w:.1f} us wall ({1e6 / c:.1f} us CPU)"
     if workloads is not None:
         one = workloads[first_ok : first_ok + 1]
-        us_full = 1e6 / loop_rate(lambda: full.predict(one), 1, 5000)
-        line += f", VPUNN.predict(1 workload) {us_full:.1f} us"
+        w, c = loop_rate(lambda: full.predict(one), 1, 5000)
+        line += f", VPUNN.predict(1 workload) {1e6 / w:.1f} us wall ({1e6 / c:.1f} us CPU)"
     print(line)
     for r in results:
         if r["rss_mb"] is not None:

@@ -11,9 +11,9 @@
 #include <thread>
 
 #include "common.h"
+#include "vpunn/mlp.h"
 #include "vpunn/model_file.h"
 #include "workload/descriptor.h"
-#include "workload/exact_mlp.h"
 #include "workload/sanitizer.h"
 
 namespace vpunas {
@@ -125,7 +125,7 @@ DpuCostModel::DpuCostModel(const std::string& path) {
                      std::to_string(workload::descriptor_size(enc)) + " values");
   }
   if (file.output_size() < 1) throw InputError("VPUNN model '" + path + "' has no network output");
-  mlp_ = std::make_unique<ExactMlp>(file);
+  mlp_ = std::make_unique<vpunn::Mlp>(file);
   device_ = device_for(path, interface_in_);
 }
 
@@ -136,7 +136,7 @@ size_t DpuCostModel::descriptor_size() const { return workload::descriptor_size(
 namespace {
 
 // Evaluates rows [begin, end) chunk by chunk; writes cycles and, if wanted, details.
-void run_rows(const ExactMlp& mlp, Encoder enc, int interface_out, const WorkloadRecord* w, size_t begin,
+void run_rows(const vpunn::Mlp& mlp, Encoder enc, int interface_out, const WorkloadRecord* w, size_t begin,
               size_t end, uint32_t* cycles, PredictDetail* detail) {
   const size_t dsz = descriptor_size(enc);
   const size_t out_w = static_cast<size_t>(mlp.output_size());
@@ -203,7 +203,7 @@ void run_rows(const ExactMlp& mlp, Encoder enc, int interface_out, const Workloa
         p.cycles = errors::ERROR_ENCODING_EXCEPTION;
       }
     }
-    if (slots > 0) mlp.forward(desc.data(), static_cast<size_t>(slots), nn_out.data());
+    if (slots > 0) mlp.forward(desc.data(), static_cast<size_t>(slots), nn_out.data(), 1);  // threads: see parallel_ranges
     for (int32_t s = 0; s < slots; ++s) nn_first[static_cast<size_t>(s)] = nn_out[static_cast<size_t>(s) * out_w];
     auto processed = [&](int32_t s) {  // post-processing only touches values in the valid range
       const float v = nn_first[static_cast<size_t>(s)];

@@ -10,9 +10,12 @@
 
 #include "workload/workload.h"
 
+namespace vpunas::vpunn {
+class Mlp;
+}
+
 namespace vpunas {
 namespace workload {
-class ExactMlp;
 
 // Nominal DPU clock of a device in MHz (VPU_2_0 700, VPU_2_7 1300, VPU_4_0 1700); throws InputError otherwise.
 double dpu_clock_mhz(Device device);
@@ -84,7 +87,7 @@ class DpuCostModel : public DpuCycleModel {
   const std::string& nn_name() const { return nn_name_; }
 
  private:
-  std::unique_ptr<ExactMlp> mlp_;
+  std::unique_ptr<vpunn::Mlp> mlp_;  // VPUNN-order (bit-exact) packed MLP
   std::string nn_name_;
   int interface_in_ = 0;
   int interface_out_ = 0;
