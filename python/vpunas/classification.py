@@ -36,7 +36,7 @@ def vpunn_model_for(device: str, model_dir: str | Path | None) -> Path | None:
 FPS_ROUNDS = 3
 
 
-def _measure_fps(rows: list, repeats: int, quiet: bool) -> None:
+def measure_fps(rows: list, repeats: int, quiet: bool) -> None:
     """Time every model in interleaved rounds, so slow drifts of a shared machine hit all models alike."""
     import numpy as np
 
@@ -161,7 +161,7 @@ def run_classification(out_dir: str | Path, *, data: str | Path | None = None, p
                                                               for d in device_terms), quiet)
 
     if export and bench_repeats:
-        _measure_fps(rows, bench_repeats, quiet)
+        measure_fps(rows, bench_repeats, quiet)
     for row in rows:
         row.pop("_paths", None)
 
