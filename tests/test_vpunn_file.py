@@ -16,8 +16,10 @@ import _vpunn_bytes as fb
 from conftest import model_path
 from vpunas import _core
 
-# "scalar16": the portable kernel with the AVX-512 panel width, so that layout is tested on any CPU.
-KERNELS = _core.available_mlp_kernels() + ["scalar16"]
+# "scalar16" / "scalar16_sparse": the portable kernels with the AVX-512 width, so that layout is tested
+# on any CPU. The "_sparse" kernels skip zero inputs (exact: see SparseSet in csrc/vpunn/gemm.h).
+KERNELS = _core.available_mlp_kernels() + ["scalar16", "scalar16_sparse"]
+SPARSE_KERNELS = [k for k in KERNELS if k.endswith("_sparse")]
 
 # file -> (name stored inside, VI, VO, input width)
 SHIPPED = {
@@ -128,6 +130,33 @@ def test_kernels_batch_sizes_and_threads_agree():
             np.testing.assert_array_equal(mk.forward(x[:n], threads=1), expected[:n])
         for threads in (0, 2, 3, 7):
             np.testing.assert_array_equal(mk.forward(x, threads=threads), expected)
+
+
+def _sparse_mix(n: int, width: int, seed: int) -> np.ndarray:
+    """Rows from all zeros to dense: +-0, negative, tiny and large values (bit patterns a skip could break)."""
+    rng = np.random.default_rng(seed)
+    density = rng.random((n, 1)) ** 2
+    x = rng.standard_normal((n, width)).astype(np.float32) * rng.choice([1e-3, 1.0, 100.0], size=(n, width))
+    x[rng.random((n, width)) >= density] = 0.0
+    x[rng.random((n, width)) < 0.05] = -0.0
+    x[0] = 0.0
+    x[1] = -0.0
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("kernel", SPARSE_KERNELS)
+@pytest.mark.parametrize("name", ["vpu_2_0.fast.vpunn", "vpu_2_7.fast.vpunn", "vpu_4_0.vpunn"])
+def test_sparse_kernel_bit_identical_to_dense(name, kernel):
+    dense = _load(name, "scalar")
+    sparse = _load(name, kernel)
+    assert sparse.kernel == kernel
+    x = np.concatenate([_sparse_mix(300, dense.input_size, seed=5), _descriptor_like(200, dense.input_size, seed=6)])
+    expected = dense.forward(x, threads=1)
+    for threads in (1, 2):
+        got = sparse.forward(x, threads=threads)
+        np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
+    for i in (0, 1, 2, 17, 299, 499):  # single rows (stack scratch)
+        assert sparse.forward(x[i : i + 1])[0].view(np.uint32) == expected[i].view(np.uint32)
 
 
 def test_concurrent_forward_from_python_threads():

@@ -64,10 +64,57 @@ void bind_layer(const PackedDense& layer, DenseArgs* args);
 
 using DenseFn = void (*)(const DenseArgs&);
 
+// ---- Zero-skipping single-row layout (the "_sparse" kernels).
+// Most inputs of a VPUNN layer are exactly 0 (one-hot descriptors, ReLU outputs). A zero input gives a
+// product of +-0, and skipping it is exact as long as the remaining products keep VPUNN's order and tree
+// shape (a tree node with one absent child passes the other through): every accumulator starts at +0,
+// so a skipped term can change at most the sign of an intermediate zero, which the +0-started
+// accumulator then absorbs. It is not exact when a weight is inf/NaN (0 * inf = NaN): such layers
+// evaluate every input (skip_zeros = false).
+struct SparseSet {
+  bool tree = false;             // VPUNN's 4-lane tree order (else one-by-one)
+  int n = 0, nvec = 0;           // outputs in the set; vectors of the kernel width covering them
+  int first_col = -1;            // output index of entry 0 when the outputs are consecutive, else -1
+  std::vector<float> wt;         // W^T restricted to the set: [in][nvec * width], zero padded
+  std::vector<float> bias;       // [nvec * width]
+  std::vector<int32_t> cols;     // [n] output index of each entry
+};
+
+struct PackedSparse {
+  int in = 0, out = 0, width = 0;
+  Activation act = Activation::None;
+  bool skip_zeros = true;  // false when a weight is not finite
+  SparseSet tree, sequential;
+};
+
+// Packs one layer for sparse kernels of vector width `width`.
+PackedSparse pack_sparse(const DenseLayer& layer, int width);
+
+struct SparseSetArgs {
+  const float* x = nullptr;  // one input row, k floats
+  int k = 0;
+  bool skip_zeros = true;
+  Activation act = Activation::None;
+  bool tree = false;
+  int n = 0, nvec = 0, first_col = -1;
+  const float* wt = nullptr;
+  const float* bias = nullptr;
+  const int32_t* cols = nullptr;
+  float* y = nullptr;          // the layer's output row; exactly this set's outputs are written
+  float* scratch = nullptr;    // >= 5 * nvec * width floats
+  int32_t* index = nullptr;    // >= k ints
+};
+
+// Fills the set fields of SparseSetArgs.
+void bind_sparse_set(const PackedSparse& layer, const SparseSet& set, SparseSetArgs* args);
+
+using SparseSetFn = void (*)(const SparseSetArgs&);
+
 struct Kernel {
-  const char* name;  // "avx512", "avx2", "scalar"
-  int nr;            // panel width the packed weights must use
-  DenseFn dense;
+  const char* name;   // "avx512_sparse", "avx2_sparse", "avx512", "avx2", "scalar_sparse", "scalar"
+  int nr;             // panel (vector) width the packed weights must use
+  DenseFn dense;      // dense kernel: batched, register tiles of rows
+  SparseSetFn sparse; // non-null: this kernel evaluates row by row, skipping zero inputs
 };
 
 // Kernels compiled into this binary and usable on this CPU, best first (scalar always present, last).
@@ -80,6 +127,9 @@ const Kernel& select_kernel(const std::string& name);
 void dense_scalar(const DenseArgs& args);
 void dense_avx2(const DenseArgs& args);
 void dense_avx512(const DenseArgs& args);
+void sparse_scalar(const SparseSetArgs& args);
+void sparse_avx2(const SparseSetArgs& args);
+void sparse_avx512(const SparseSetArgs& args);
 
 // VPUNN's sigmoid on one value (used by every kernel for the rare SIGMOID layers).
 float sigmoid(float x);

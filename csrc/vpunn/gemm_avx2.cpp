@@ -29,5 +29,6 @@ struct Avx2 {
 }  // namespace
 
 void dense_avx2(const DenseArgs& g) { dense_impl<Avx2, 3>(g); }
+void sparse_avx2(const SparseSetArgs& g) { sparse_impl<Avx2>(g); }
 
 }  // namespace vpunas::vpunn::gemm

@@ -32,5 +32,6 @@ struct Avx512 {
 }  // namespace
 
 void dense_avx512(const DenseArgs& g) { dense_impl<Avx512, 4>(g); }
+void sparse_avx512(const SparseSetArgs& g) { sparse_impl<Avx512>(g); }
 
 }  // namespace vpunas::vpunn::gemm

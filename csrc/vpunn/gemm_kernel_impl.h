@@ -5,6 +5,7 @@
 // files switch floating-point contraction off so no multiply-add is fused into an FMA.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include "vpunn/gemm.h"
 
@@ -142,6 +143,144 @@ inline void dense_impl(const DenseArgs& g) {
     } else {
       over_rows<S, MR>(g, [&](auto mr, size_t r) { panel_rows<S, decltype(mr)::value>(g, p, r); });
     }
+  }
+}
+
+// ---- Zero-skipping single-row kernel (see SparseSet in gemm.h).
+
+// Sum of the present products j in [LO, LO + N) of one (block, lane) of VPUNN's tree, M = bit mask of
+// the present (nonzero) inputs: the balanced tree ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)) with
+// absent leaves removed and single-child nodes passed through.
+template <class S, unsigned M, int LO, int N>
+struct PrunedTree {
+  static constexpr bool any = (M & (((1u << N) - 1u) << LO)) != 0;
+  static typename S::V eval(const typename S::V* xb, const float* w, size_t ldj) {
+    if constexpr (N == 1) {
+      return S::mul(xb[LO], S::load(w + size_t(LO) * ldj));
+    } else {
+      using L = PrunedTree<S, M, LO, N / 2>;
+      using R = PrunedTree<S, M, LO + N / 2, N / 2>;
+      if constexpr (L::any && R::any) return S::add(L::eval(xb, w, ldj), R::eval(xb, w, ldj));
+      else if constexpr (L::any) return L::eval(xb, w, ldj);
+      else return R::eval(xb, w, ldj);
+    }
+  }
+};
+
+// acc[v] += pruned tree of one (block, lane) for every output vector v. x4[4 j] is input j of the lane,
+// w + j * ldj its weight row (ldj = 4 rows of W^T).
+using TreeBlockFn = void (*)(const float* x4, const float* w, size_t ldj, float* acc, int nvec);
+
+template <class S, unsigned M>
+void tree_block(const float* x4, const float* w, size_t ldj, float* acc, int nvec) {
+  using V = typename S::V;
+  constexpr int W = S::W;
+  V xb[8];
+  for (int j = 0; j < 8; ++j) xb[j] = S::bcast((M >> j) & 1u ? x4[4 * j] : 0.0f);
+  for (int v = 0; v < nvec; ++v) {
+    const V t = PrunedTree<S, M, 0, 8>::eval(xb, w + size_t(v) * W, ldj);
+    S::store(acc + size_t(v) * W, S::add(S::load(acc + size_t(v) * W), t));
+  }
+}
+
+// One entry per mask, built at compile time (no std:: templates here, see the top of this file).
+template <class S, unsigned M>
+constexpr void fill_tree_table(TreeBlockFn* t) {
+  t[M] = &tree_block<S, M>;
+  if constexpr (M > 1) fill_tree_table<S, M - 1>(t);
+}
+
+template <class S>
+struct TreeTable {
+  TreeBlockFn fn[256] = {};
+  constexpr TreeTable() { fill_tree_table<S, 255>(fn); }
+};
+
+template <class S>
+constexpr TreeTable<S> kTreeTable{};
+
+// s[v] += x[k] * wt[k][v] over the listed inputs k, C vectors in registers at a time.
+template <class S, int C>
+inline void sequential_chunk(const float* x, const int32_t* idx, int nz, const float* wt, size_t ld, float* s) {
+  using V = typename S::V;
+  constexpr int W = S::W;
+  V r[C];
+  for (int c = 0; c < C; ++c) r[c] = S::load(s + c * W);
+  for (int q = 0; q < nz; ++q) {
+    const int k = idx[q];
+    const V xb = S::bcast(x[k]);
+    const float* w = wt + size_t(k) * ld;
+    for (int c = 0; c < C; ++c) r[c] = S::add(r[c], S::mul(xb, S::load(w + c * W)));
+  }
+  for (int c = 0; c < C; ++c) S::store(s + c * W, r[c]);
+}
+
+template <class S>
+inline void sequential_part(const float* x, const int32_t* idx, int nz, const float* wt, int nvec, float* s) {
+  constexpr int W = S::W;
+  const size_t ld = size_t(nvec) * W;
+  int v = 0;
+  for (; v + 4 <= nvec; v += 4) sequential_chunk<S, 4>(x, idx, nz, wt + v * W, ld, s + v * W);
+  for (; v < nvec; ++v) sequential_chunk<S, 1>(x, idx, nz, wt + v * W, ld, s + v * W);
+}
+
+// x != +-0 from the bits (NaN counts as nonzero), without a branch or a floating-point compare.
+inline bool is_nonzero(float x) {
+  uint32_t b;
+  __builtin_memcpy(&b, &x, sizeof b);
+  return (b & 0x7FFFFFFFu) != 0;
+}
+
+// One order set of one layer for one row: dot products in VPUNN's order over the nonzero inputs, then
+// bias and activation, written to the set's output columns.
+template <class S>
+inline void sparse_impl(const SparseSetArgs& g) {
+  using V = typename S::V;
+  constexpr int W = S::W;
+  const int nvec = g.nvec;
+  const size_t ld = size_t(nvec) * W;
+  float* s = g.scratch;  // [ld] dot products
+  int k0 = 0;
+  if (g.tree) {
+    const int nb = g.k / 32;
+    float* acc = g.scratch + ld;  // 4 lanes x [ld]
+    for (size_t i = 0; i < 4 * ld; ++i) acc[i] = 0.0f;
+    for (int i = 0; i < nb; ++i) {
+      const float* xb = g.x + 32 * i;
+      for (int l = 0; l < 4; ++l) {
+        unsigned m = g.skip_zeros ? 0u : 0xFFu;
+        for (int j = 0; j < 8; ++j) m |= unsigned(is_nonzero(xb[4 * j + l])) << j;
+        if (m) kTreeTable<S>.fn[m](xb + l, g.wt + size_t(32 * i + l) * ld, 4 * ld, acc + size_t(l) * ld, nvec);
+      }
+    }
+    for (int v = 0; v < nvec; ++v) {
+      const float* a = acc + size_t(v) * W;
+      S::store(s + size_t(v) * W, S::add(S::add(S::load(a), S::load(a + ld)), S::add(S::load(a + 2 * ld), S::load(a + 3 * ld))));
+    }
+    k0 = 32 * nb;
+  } else {
+    for (size_t i = 0; i < ld; ++i) s[i] = 0.0f;
+  }
+  int nz = 0;
+  for (int k = k0; k < g.k; ++k) {  // branch-free: the pattern of zeros is unpredictable
+    g.index[nz] = k;
+    nz += int(!g.skip_zeros || is_nonzero(g.x[k]));
+  }
+  if (nz) sequential_part<S>(g.x, g.index, nz, g.wt, nvec, s);
+
+  for (int v = 0; v < nvec; ++v) {
+    V y = S::add(S::load(s + size_t(v) * W), S::load(g.bias + size_t(v) * W));
+    if (g.act == Activation::Relu) y = S::relu(y);
+    const int first = v * W, count = g.n - first < W ? g.n - first : W;
+    if (g.act != Activation::Sigmoid && g.first_col >= 0 && count == W) {
+      S::store(g.y + g.first_col + first, y);
+      continue;
+    }
+    alignas(64) float tmp[W];
+    S::store(tmp, y);
+    if (g.act == Activation::Sigmoid)
+      for (int j = 0; j < count; ++j) tmp[j] = sigmoid(tmp[j]);
+    for (int j = 0; j < count; ++j) g.y[g.cols[first + j]] = tmp[j];
   }
 }
 

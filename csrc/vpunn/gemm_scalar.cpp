@@ -56,6 +56,7 @@ struct Portable {
 };
 
 void dense_scalar16(const DenseArgs& g) { dense_impl<Portable<16>, 4>(g); }
+void sparse_scalar16(const SparseSetArgs& g) { sparse_impl<Portable<16>>(g); }
 
 bool cpu_has_avx2() {
 #if defined(VPUNAS_HAVE_AVX2) && (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
@@ -73,15 +74,23 @@ bool cpu_has_avx512f() {
 #endif
 }
 
+// Best first: the zero-skipping kernel of each ISA before its dense one.
 std::vector<Kernel> detect_kernels() {
   std::vector<Kernel> ks;
 #ifdef VPUNAS_HAVE_AVX512
-  if (cpu_has_avx512f()) ks.push_back({"avx512", 16, &dense_avx512});
+  if (cpu_has_avx512f()) {
+    ks.push_back({"avx512_sparse", 16, &dense_avx512, &sparse_avx512});
+    ks.push_back({"avx512", 16, &dense_avx512, nullptr});
+  }
 #endif
 #ifdef VPUNAS_HAVE_AVX2
-  if (cpu_has_avx2()) ks.push_back({"avx2", 8, &dense_avx2});
+  if (cpu_has_avx2()) {
+    ks.push_back({"avx2_sparse", 8, &dense_avx2, &sparse_avx2});
+    ks.push_back({"avx2", 8, &dense_avx2, nullptr});
+  }
 #endif
-  ks.push_back({"scalar", Portable<4>::W, &dense_scalar});
+  ks.push_back({"scalar_sparse", Portable<4>::W, &dense_scalar, &sparse_scalar});
+  ks.push_back({"scalar", Portable<4>::W, &dense_scalar, nullptr});
   return ks;
 }
 
@@ -126,6 +135,58 @@ void append_panels(const DenseLayer& layer, const std::vector<int>& outs, bool t
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 void dense_scalar(const DenseArgs& g) { dense_impl<Portable<4>, 2>(g); }
+void sparse_scalar(const SparseSetArgs& g) { sparse_impl<Portable<4>>(g); }
+
+namespace {
+
+SparseSet sparse_set(const DenseLayer& layer, const std::vector<int>& outs, bool tree, int width) {
+  SparseSet set;
+  set.tree = tree;
+  set.n = int(outs.size());
+  set.nvec = (set.n + width - 1) / width;
+  const size_t ld = size_t(set.nvec) * size_t(width);
+  bool consecutive = !outs.empty();
+  for (size_t j = 1; j < outs.size(); ++j) consecutive = consecutive && outs[j] == outs[0] + int(j);
+  set.first_col = consecutive ? outs[0] : -1;
+  set.cols.assign(outs.begin(), outs.end());
+  set.bias.assign(ld, 0.0f);
+  set.wt.assign(size_t(layer.in) * ld, 0.0f);
+  for (size_t j = 0; j < outs.size(); ++j) {
+    const size_t o = size_t(outs[j]);
+    set.bias[j] = layer.bias[o];
+    for (int k = 0; k < layer.in; ++k) set.wt[size_t(k) * ld + j] = layer.weight[o * size_t(layer.in) + size_t(k)];
+  }
+  return set;
+}
+
+}  // namespace
+
+PackedSparse pack_sparse(const DenseLayer& layer, int width) {
+  PackedSparse p;
+  p.in = layer.in;
+  p.out = layer.out;
+  p.width = width;
+  p.act = layer.act;
+  for (float w : layer.weight) p.skip_zeros = p.skip_zeros && std::isfinite(w);
+  std::vector<int> tree, sequential;
+  for (int o = 0; o < layer.out; ++o) ((int64_t(o) * layer.in) % 4 == 0 ? tree : sequential).push_back(o);
+  p.tree = sparse_set(layer, tree, true, width);
+  p.sequential = sparse_set(layer, sequential, false, width);
+  return p;
+}
+
+void bind_sparse_set(const PackedSparse& layer, const SparseSet& set, SparseSetArgs* g) {
+  g->k = layer.in;
+  g->skip_zeros = layer.skip_zeros;
+  g->act = layer.act;
+  g->tree = set.tree;
+  g->n = set.n;
+  g->nvec = set.nvec;
+  g->first_col = set.first_col;
+  g->wt = set.wt.data();
+  g->bias = set.bias.data();
+  g->cols = set.cols.data();
+}
 
 PackedDense pack_dense(const DenseLayer& layer, int nr) {
   PackedDense p;
@@ -161,8 +222,10 @@ const Kernel& select_kernel(const std::string& name) {
   if (name.empty() || name == "auto") return ks.front();
   for (const Kernel& k : ks)
     if (name == k.name) return k;
-  static const Kernel scalar16{"scalar16", 16, &dense_scalar16};  // test kernel, see Portable
+  static const Kernel scalar16{"scalar16", 16, &dense_scalar16, nullptr};  // test kernels, see Portable
+  static const Kernel scalar16_sparse{"scalar16_sparse", 16, &dense_scalar16, &sparse_scalar16};
   if (name == scalar16.name) return scalar16;
+  if (name == scalar16_sparse.name) return scalar16_sparse;
   std::string have;
   for (const Kernel& k : ks) have += std::string(have.empty() ? "" : ", ") + k.name;
   throw InputError("MLP kernel '" + name + "' is not available on this CPU/build (available: " + have + ", auto)");

@@ -14,6 +14,10 @@ namespace {
 constexpr size_t kMinRowsPerThread = 256;
 // Scratch up to this many floats lives on the stack (single predictions never touch the heap).
 constexpr size_t kStackScratchFloats = 4096;
+// Zero-skipping path: rows per block (activations 2 x 16 x 256 floats = 32 KB stay in L1/L2), and
+// layers up to this many inputs keep their nonzero-input list on the stack.
+constexpr size_t kSparseBlockRows = 16;
+constexpr size_t kStackIndex = 1024;
 
 }  // namespace
 
@@ -27,7 +31,8 @@ Mlp::Mlp(const ModelFile& f, const std::string& kernel) : kernel_(&gemm::select_
       throw InputError("Mlp: layer " + std::to_string(i) + " has inconsistent shapes");
     if (i + 1 < f.layers.size()) max_hidden_ = std::max(max_hidden_, d.out);
     prev = d.out;
-    layers_.push_back(gemm::pack_dense(d, kernel_->nr));
+    if (kernel_->sparse) sparse_layers_.push_back(gemm::pack_sparse(d, kernel_->nr));
+    else layers_.push_back(gemm::pack_dense(d, kernel_->nr));
   }
   input_size_ = f.layers.front().in;
   output_size_ = f.layers.back().out;
@@ -56,6 +61,61 @@ void Mlp::run_rows(const float* x, size_t n, float* y, float* scratch, size_t bl
   }
 }
 
+// Blocks of rows, layer by layer (a layer's weights stay in L2 while every row of the block uses them),
+// each row on its own skipping its zero inputs. Single rows use stack scratch only.
+void Mlp::run_rows_sparse(const float* x, size_t n, float* y) const {
+  const size_t width = size_t(kernel_->nr);
+  size_t max_vecs = 1, max_in = size_t(input_size_);
+  for (const gemm::PackedSparse& L : sparse_layers_) {
+    max_vecs = std::max({max_vecs, size_t(L.tree.nvec), size_t(L.sequential.nvec)});
+    max_in = std::max(max_in, size_t(L.in));
+  }
+  const size_t block = std::min(n, kSparseBlockRows);
+  const size_t hidden = size_t(max_hidden_), scratch_floats = 5 * max_vecs * width;
+  const size_t floats = 2 * block * hidden + scratch_floats;
+  float stack_buf[kStackScratchFloats];
+  int32_t stack_index[kStackIndex];
+  std::vector<float> heap;
+  std::vector<int32_t> heap_index;
+  float* buf = stack_buf;
+  int32_t* index = stack_index;
+  if (floats > kStackScratchFloats) {
+    heap.resize(floats);
+    buf = heap.data();
+  }
+  if (max_in > kStackIndex) {
+    heap_index.resize(max_in);
+    index = heap_index.data();
+  }
+  float* act[2] = {buf, buf + block * hidden};
+  float* scratch = buf + 2 * block * hidden;
+  for (size_t r0 = 0; r0 < n; r0 += block) {
+    const size_t m = std::min(block, n - r0);
+    const float* a = x + r0 * size_t(input_size_);
+    size_t lda = size_t(input_size_);
+    for (size_t li = 0; li < sparse_layers_.size(); ++li) {
+      const gemm::PackedSparse& L = sparse_layers_[li];
+      const bool last = li + 1 == sparse_layers_.size();
+      float* out = last ? y + r0 * size_t(output_size_) : act[li & 1];
+      const size_t ldo = last ? size_t(output_size_) : hidden;
+      for (const gemm::SparseSet* set : {&L.tree, &L.sequential}) {
+        if (set->n == 0) continue;
+        gemm::SparseSetArgs g;
+        gemm::bind_sparse_set(L, *set, &g);
+        g.scratch = scratch;
+        g.index = index;
+        for (size_t r = 0; r < m; ++r) {
+          g.x = a + r * lda;
+          g.y = out + r * ldo;
+          kernel_->sparse(g);
+        }
+      }
+      a = out;
+      lda = ldo;
+    }
+  }
+}
+
 void Mlp::forward(const float* x, size_t n, float* y, int threads) const {
   if (n == 0) return;
   if (x == nullptr || y == nullptr) throw InputError("Mlp::forward: null input or output pointer");
@@ -65,6 +125,29 @@ void Mlp::forward(const float* x, size_t n, float* y, int threads) const {
   const size_t block = std::min(kBlockRows, (n + t - 1) / t);
   const size_t per_thread_scratch = 2 * block * size_t(max_hidden_);
 
+  if (kernel_->sparse) {  // row by row: any split of the rows works, no scratch to share
+    if (t == 1) return run_rows_sparse(x, n, y);
+    std::vector<std::thread> workers;
+    workers.reserve(t - 1);
+    size_t i = 0;
+    auto range = [&](size_t k) { return std::make_pair(n * k / t, n * (k + 1) / t); };
+    try {
+      for (; i + 1 < t; ++i) {
+        const auto [r0, r1] = range(i);
+        workers.emplace_back([this, x, y, r0 = r0, r1 = r1] {
+          run_rows_sparse(x + r0 * size_t(input_size_), r1 - r0, y + r0 * size_t(output_size_));
+        });
+      }
+    } catch (const std::system_error&) {
+      // Could not start a thread: do the remaining ranges here.
+    }
+    for (; i < t; ++i) {
+      const auto [r0, r1] = range(i);
+      run_rows_sparse(x + r0 * size_t(input_size_), r1 - r0, y + r0 * size_t(output_size_));
+    }
+    for (std::thread& w : workers) w.join();
+    return;
+  }
   if (t == 1 && per_thread_scratch <= kStackScratchFloats) {
     float scratch[kStackScratchFloats];
     run_rows(x, n, y, scratch, block);

@@ -13,7 +13,9 @@ namespace vpunas::vpunn {
 // Immutable after construction, so any number of threads may call forward() on one object at once.
 class Mlp {
  public:
-  // `kernel`: "" or "auto" = best for this CPU, or "scalar" / "avx2" / "avx512" (InputError if unusable).
+  // `kernel`: "" or "auto" = best for this CPU, or one of gemm::available_kernels() by name, e.g.
+  // "avx2_sparse" (row by row, skipping zero inputs) or "avx2" (dense, batched); InputError if unusable.
+  // Every kernel gives the same bits.
   explicit Mlp(const ModelFile& f, const std::string& kernel = "");
 
   int input_size() const { return input_size_; }
@@ -30,8 +32,10 @@ class Mlp {
 
  private:
   void run_rows(const float* x, size_t n, float* y, float* scratch, size_t block) const;
+  void run_rows_sparse(const float* x, size_t n, float* y) const;
 
-  std::vector<gemm::PackedDense> layers_;
+  std::vector<gemm::PackedDense> layers_;        // dense kernels
+  std::vector<gemm::PackedSparse> sparse_layers_;  // zero-skipping kernels
   const gemm::Kernel* kernel_ = nullptr;
   int input_size_ = 0, output_size_ = 0, max_hidden_ = 1;
 };

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <exception>
@@ -125,7 +126,10 @@ DpuCostModel::DpuCostModel(const std::string& path) {
                      std::to_string(workload::descriptor_size(enc)) + " values");
   }
   if (file.output_size() < 1) throw InputError("VPUNN model '" + path + "' has no network output");
-  mlp_ = std::make_unique<vpunn::Mlp>(file);
+  // $VPUNAS_EXACT_MLP_SCALAR=1: the portable dense kernel (tests compare it with the default one).
+  const char* portable = std::getenv("VPUNAS_EXACT_MLP_SCALAR");
+  const bool use_portable = portable != nullptr && *portable != '\0' && std::string(portable) != "0";
+  mlp_ = std::make_unique<vpunn::Mlp>(file, use_portable ? "scalar" : "");
   device_ = device_for(path, interface_in_);
 }
 
