@@ -4,6 +4,7 @@ For each model (default vpu_2_7.vpunn and vpu_2_0.vpunn) and batch size (1, 64, 
 prints predictions per second of
   (a) full    vpunas.VPUNN(...).predict(workloads): descriptor building + MLP + post-processing
   (b) mlp     vpunas._core.MlpModel.forward on precomputed descriptors (our packed SIMD kernels)
+              (a) and (b) both with the default zero-skipping kernel and with the dense kernel (before/after)
   (c) numpy   the same MLP in plain numpy float32 (x @ W.T + b, ReLU) on the same descriptors,
               in chunks of 65,536 rows to bound its memory (numpy's BLAS may use every core)
 plus the time of one single-workload predict call from Python and the peak-RSS increase of the
@@ -152,11 +153,20 @@ def golden_descriptors(stem: str) -> np.ndarray:
     return np.array([[float(v) for v in r.split()] for r in rows], dtype=np.float32)
 
 
+def _cell(rate: tuple[float, float]) -> str:
+    wall, cpu = rate
+    return "n/a" if wall != wall else f"{wall:,.0f} ({cpu:,.0f})"
+
+
 def bench_model(name: str, sizes: list[int], threads: int, rng: np.random.Generator) -> list[dict]:
     stem = name[: -len(".vpunn")]
-    mlp = _core.MlpModel(str(MODEL_DIR / name))
+    path = str(MODEL_DIR / name)
+    mlp = _core.MlpModel(path)  # the default: zero-skipping kernel
+    dense_kernel = mlp.kernel.removesuffix("_sparse")
+    mlp_dense = _core.MlpModel(path, kernel=dense_kernel)  # before: the dense batched kernel
     ref = NumpyMlp(mlp)
-    full = VPUNN(str(MODEL_DIR / name)) if VPUNN is not None else None
+    full = VPUNN(path) if VPUNN is not None else None
+    full_dense = _core.DpuCostModel(path, mlp_kernel=dense_kernel) if full is not None else None
     n_max = max(sizes)
     workloads = sample_workloads(stem, n_max, rng) if full is not None else None
     first_ok = 0
@@ -168,12 +178,13 @@ def bench_model(name: str, sizes: list[int], threads: int, rng: np.random.Genera
         pool = golden_descriptors(stem)
     x_all = np.ascontiguousarray(pool[rng.integers(0, len(pool), size=n_max)], dtype=np.float32)
     print(f"\n## {name}: NN '{mlp.name}' {mlp.input_size} inputs, layers "
-          f"{' '.join(f'{a}x{b}' for a, b, _ in mlp.layer_shapes)}, MLP kernel {mlp.kernel}")
-    print("wall = predictions per second of elapsed time; cpu = per CPU-second of this process (all threads),")
-    print("the steadier figure on a shared machine.")
-    print("| batch | full path wall | full path cpu | MLP only wall | MLP only cpu | numpy MLP wall "
-          "| numpy MLP cpu | MLP / numpy (cpu) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+          f"{' '.join(f'{a}x{b}' for a, b, _ in mlp.layer_shapes)}; "
+          f"{100 * float((x_all[:10000] == 0).mean()):.0f} % of the descriptor inputs are 0")
+    print(f"Cells: predictions/s of wall time (per CPU-second of this process, all threads: steadier on a "
+          f"shared machine). '{mlp.kernel}' = zero-skipping kernel (default), '{dense_kernel}' = dense kernel.")
+    print(f"| batch | full path, {mlp.kernel} | full path, {dense_kernel} | MLP only, {mlp.kernel} "
+          f"| MLP only, {dense_kernel} | numpy MLP | MLP {mlp.kernel} / numpy (cpu) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     results = []
     nan = (float("nan"), float("nan"))
     for n in sizes:
@@ -181,31 +192,36 @@ def bench_model(name: str, sizes: list[int], threads: int, rng: np.random.Genera
         calls = max(1, 20_000 // n)
         rate = (lambda f: loop_rate(f, n, calls)) if n < 4096 else (lambda f: best_rate(f, n))
         r_mlp = rate(lambda: mlp.forward(x, threads=threads))
+        r_mlp_dense = rate(lambda: mlp_dense.forward(x, threads=threads))
         r_np = rate(lambda: ref(x))
-        r_full = nan
+        r_full = r_full_dense = nan
         rss_delta = None
         if workloads is not None:
             wl = workloads[:n]
+            r_full_dense = rate(lambda: full_dense.predict(wl, threads))
             if n >= 1_000_000:
                 c0 = time.process_time()
                 dt, rss_delta = peak_rss_increase(lambda: full.predict(wl, threads=threads))
                 r_full = (n / dt, n / max(time.process_time() - c0, 1e-9))
             else:
                 r_full = rate(lambda: full.predict(wl, threads=threads))
-        fmt = lambda v: "n/a" if v != v else f"{v:,.0f}"  # noqa: E731
-        print(f"| {n:,} | {fmt(r_full[0])} | {fmt(r_full[1])} | {fmt(r_mlp[0])} | {fmt(r_mlp[1])} | "
-              f"{fmt(r_np[0])} | {fmt(r_np[1])} | {r_mlp[1] / r_np[1]:.2f}x |")
-        results.append({"model": name, "n": n, "full": r_full[0], "mlp": r_mlp[0], "numpy": r_np[0],
-                        "full_cpu": r_full[1], "mlp_cpu": r_mlp[1], "numpy_cpu": r_np[1], "rss_mb": rss_delta})
+        print(f"| {n:,} | {_cell(r_full)} | {_cell(r_full_dense)} | {_cell(r_mlp)} | {_cell(r_mlp_dense)} | "
+              f"{_cell(r_np)} | {r_mlp[1] / r_np[1]:.2f}x |")
+        results.append({"model": name, "n": n, "full": r_full[0], "full_dense": r_full_dense[0], "mlp": r_mlp[0],
+                        "mlp_dense": r_mlp_dense[0], "numpy": r_np[0], "full_cpu": r_full[1],
+                        "mlp_cpu": r_mlp[1], "numpy_cpu": r_np[1], "rss_mb": rss_delta})
 
     one_x = x_all[:1]
-    w, c = loop_rate(lambda: mlp.forward(one_x), 1, 5000)
-    line = f"single call: MlpModel.forward(1 row) {1e6 / w:.1f} us wall ({1e6 / c:.1f} us CPU)"
+    for label, model in ((mlp.kernel, mlp), (dense_kernel, mlp_dense)):
+        w, c = loop_rate(lambda: model.forward(one_x), 1, 5000)
+        print(f"single call: MlpModel.forward(1 row), {label}: {1e6 / w:.1f} us wall ({1e6 / c:.1f} us CPU)")
     if workloads is not None:
         one = workloads[first_ok : first_ok + 1]
         w, c = loop_rate(lambda: full.predict(one), 1, 5000)
-        line += f", VPUNN.predict(1 workload) {1e6 / w:.1f} us wall ({1e6 / c:.1f} us CPU)"
-    print(line)
+        print(f"single call: VPUNN.predict(1 workload), {mlp.kernel}: {1e6 / w:.1f} us wall ({1e6 / c:.1f} us CPU)")
+        w, c = loop_rate(lambda: full_dense.predict(one, 0), 1, 5000)
+        print(f"single call: DpuCostModel.predict(1 workload), {dense_kernel}: {1e6 / w:.1f} us wall "
+              f"({1e6 / c:.1f} us CPU)")
     for r in results:
         if r["rss_mb"] is not None:
             print(f"peak RSS increase during the {r['n']:,}-workload predict call: {r['rss_mb']:.0f} MiB")
@@ -222,7 +238,9 @@ def plot(results: list[dict], path: str) -> None:
     for ax, model in zip(axes[0], dict.fromkeys(r["model"] for r in results)):
         rows = [r for r in results if r["model"] == model]
         ns = [r["n"] for r in rows]
-        for key, label in (("full", "full path"), ("mlp", "MLP only"), ("numpy", "numpy MLP")):
+        for key, label in (("full", "full path (zero-skipping)"), ("full_dense", "full path (dense kernel)"),
+                           ("mlp", "MLP only (zero-skipping)"), ("mlp_dense", "MLP only (dense kernel)"),
+                           ("numpy", "numpy MLP")):
             ax.plot(ns, [r[key] for r in rows], marker="o", label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -437,7 +437,9 @@ PYBIND11_MODULE(_core, m) {
             py::arg("workloads"), py::arg("threads") = 0);
 
     py::class_<wl::DpuCostModel>(m, "DpuCostModel")
-        .def(py::init<const std::string&>(), py::arg("path"))
+        .def(py::init<const std::string&, const std::string&>(), py::arg("path"), py::arg("mlp_kernel") = "",
+             "mlp_kernel: '' = fastest, else one of available_mlp_kernels() (same results, for benchmarks)")
+        .def_property_readonly("mlp_kernel", [](const wl::DpuCostModel& s) { return std::string(s.mlp_kernel()); })
         .def_property_readonly("device", [](const wl::DpuCostModel& s) { return static_cast<int>(s.device()); })
         .def_property_readonly("nn_name", &wl::DpuCostModel::nn_name)
         .def_property_readonly("interface_in", &wl::DpuCostModel::interface_in)

@@ -325,3 +325,21 @@ def test_layer_without_bias(fast_bytes, kernel):
     m = _patched_reference_check(fb.patch_u32(fast_bytes, at, 2), kernel)  # inputs = [activation, weight]
     _, b = m.layer_weights(2)
     assert not b.any()
+
+
+def test_cost_model_same_answers_with_every_mlp_kernel(golden_dir):
+    """The full DPU path (descriptors + NN + post-processing) gives the same cycles and nn_raw bits with
+    the zero-skipping default and the dense kernels."""
+    from vpunas.costmodel import read_workloads_csv
+
+    path = str(model_path("vpu_2_7.fast.vpunn"))
+    wl = read_workloads_csv(golden_dir / "dpu_vpu_2_7.fast.csv")[:3000]
+    default = _core.DpuCostModel(path)
+    assert default.mlp_kernel == KERNELS[0]
+    want = default.predict_detail(wl, 1)
+    for kernel in ("scalar", KERNELS[0].removesuffix("_sparse")):
+        got = _core.DpuCostModel(path, mlp_kernel=kernel).predict_detail(wl, 1)
+        assert np.array_equal(got["cycles"], want["cycles"])
+        assert np.array_equal(got["nn_raw"].view(np.uint32), want["nn_raw"].view(np.uint32))
+    with pytest.raises(ValueError, match="not available"):
+        _core.DpuCostModel(path, mlp_kernel="avx9000")

@@ -119,8 +119,11 @@ void Mlp::run_rows_sparse(const float* x, size_t n, float* y) const {
 void Mlp::forward(const float* x, size_t n, float* y, int threads) const {
   if (n == 0) return;
   if (x == nullptr || y == nullptr) throw InputError("Mlp::forward: null input or output pointer");
-  size_t t = threads > 0 ? size_t(threads)
-                         : std::max<size_t>(1, std::min<size_t>(std::thread::hardware_concurrency(), n / kMinRowsPerThread));
+  // Asking the OS for the core count costs microseconds (a single row is ~5 us): only when it can matter.
+  size_t t = threads > 0                          ? size_t(threads)
+             : n < 2 * kMinRowsPerThread ? 1
+                                         : std::max<size_t>(1, std::min<size_t>(std::thread::hardware_concurrency(),
+                                                                                n / kMinRowsPerThread));
   t = std::max<size_t>(1, std::min(t, (n + kBlockRows - 1) / kBlockRows));
   const size_t block = std::min(kBlockRows, (n + t - 1) / t);
   const size_t per_thread_scratch = 2 * block * size_t(max_hidden_);

@@ -106,7 +106,7 @@ Device device_for(const std::string& path, int interface_in) {
 
 }  // namespace
 
-DpuCostModel::DpuCostModel(const std::string& path) {
+DpuCostModel::DpuCostModel(const std::string& path, const std::string& mlp_kernel) {
   {
     std::ifstream probe(path, std::ios::binary);
     if (!probe) {
@@ -129,11 +129,13 @@ DpuCostModel::DpuCostModel(const std::string& path) {
   // $VPUNAS_EXACT_MLP_SCALAR=1: the portable dense kernel (tests compare it with the default one).
   const char* portable = std::getenv("VPUNAS_EXACT_MLP_SCALAR");
   const bool use_portable = portable != nullptr && *portable != '\0' && std::string(portable) != "0";
-  mlp_ = std::make_unique<vpunn::Mlp>(file, use_portable ? "scalar" : "");
+  mlp_ = std::make_unique<vpunn::Mlp>(file, use_portable ? "scalar" : mlp_kernel);
   device_ = device_for(path, interface_in_);
 }
 
 DpuCostModel::~DpuCostModel() = default;
+
+const char* DpuCostModel::mlp_kernel() const { return mlp_->kernel_name(); }
 
 size_t DpuCostModel::descriptor_size() const { return workload::descriptor_size(encoder_for_interface(interface_in_)); }
 

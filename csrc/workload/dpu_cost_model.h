@@ -66,7 +66,8 @@ enum class ValueSource : int32_t {
 class DpuCostModel : public DpuCycleModel {
  public:
   // Loads a .vpunn file; throws InputError for a missing/corrupt file or unsupported interface version.
-  explicit DpuCostModel(const std::string& path);
+  // `mlp_kernel`: "" = the fastest (see vpunn::Mlp); any kernel gives the same bits.
+  explicit DpuCostModel(const std::string& path, const std::string& mlp_kernel = "");
   ~DpuCostModel() override;
   DpuCostModel(const DpuCostModel&) = delete;
   DpuCostModel& operator=(const DpuCostModel&) = delete;
@@ -85,6 +86,7 @@ class DpuCostModel : public DpuCycleModel {
   int interface_in() const { return interface_in_; }
   int interface_out() const { return interface_out_; }
   const std::string& nn_name() const { return nn_name_; }
+  const char* mlp_kernel() const;
 
  private:
   std::unique_ptr<vpunn::Mlp> mlp_;  // VPUNN-order (bit-exact) packed MLP
