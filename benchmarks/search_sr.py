@@ -24,7 +24,9 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=64, help="trunk width of the searched space (EDSR3: 64)")
     ap.add_argument("--mids", default="32,64", help="residual-block width choices")
     ap.add_argument("--up-widths", default="16", help="narrower upsampler widths offered besides --width")
-    ap.add_argument("--search-epochs", type=int, default=4, help="search epochs (the first is weight-only)")
+    ap.add_argument("--search-epochs", type=int, default=5, help="search epochs")
+    ap.add_argument("--warmup-epochs", type=int, default=2,
+                    help="weight-only epochs first (untrained blocks make 'skip' look good to early arch steps)")
     ap.add_argument("--search-steps", type=int, default=40, help="weight steps per search epoch")
     ap.add_argument("--a-lr", type=float, default=0.1, help="architecture learning rate (short searches need a high one)")
     ap.add_argument("--train-epochs", type=int, default=3)
@@ -55,7 +57,7 @@ def main(argv=None) -> int:
                                cost_source("VPU_2_7", vpunn_model_for("VPU_2_7", model_dir)))["latency_ms"]
         target = round(0.9 * base_ms / 3.0, 2)
         print(f"EDSR3 predicted {base_ms:.2f} ms on VPU 2.7 at 360x640 -> search target {target} ms")
-    search_cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=1, batch_size=args.batch_size, w_lr=0.05,
+    search_cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=args.warmup_epochs, batch_size=args.batch_size, w_lr=0.05,
                               weight_decay=0.0, a_lr=args.a_lr, loss="hinge", target_ms=target,
                               lambda_lat=args.lambda_lat,
                               max_steps_per_epoch=args.search_steps)
