@@ -16,6 +16,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,21 @@ void bind_layer(const PackedDense& layer, DenseArgs* args);
 
 using DenseFn = void (*)(const DenseArgs&);
 
+// Allocator for 64-byte aligned (cache line) storage, so no vector load of the packed weights splits a line.
+template <class T>
+struct CacheAligned {
+  using value_type = T;
+  CacheAligned() = default;
+  template <class U>
+  CacheAligned(const CacheAligned<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  template <class U>
+  bool operator==(const CacheAligned<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const CacheAligned<U>&) const { return false; }
+};
+
 // ---- Zero-skipping single-row layout (the "_sparse" kernels).
 // Most inputs of a VPUNN layer are exactly 0 (one-hot descriptors, ReLU outputs). A zero input gives a
 // product of +-0, and skipping it is exact as long as the remaining products keep VPUNN's order and tree
@@ -75,7 +91,7 @@ struct SparseSet {
   bool tree = false;             // VPUNN's 4-lane tree order (else one-by-one)
   int n = 0, nvec = 0;           // outputs in the set; vectors of the kernel width covering them
   int first_col = -1;            // output index of entry 0 when the outputs are consecutive, else -1
-  std::vector<float> wt;         // W^T restricted to the set: [in][nvec * width], zero padded
+  std::vector<float, CacheAligned<float>> wt;  // W^T restricted to the set: [in][nvec * width], zero padded
   std::vector<float> bias;       // [nvec * width]
   std::vector<int32_t> cols;     // [n] output index of each entry
 };
