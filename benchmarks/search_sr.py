@@ -2,7 +2,7 @@
 
 Runs `vpunas.sr.run_sr` end to end (search -> derive -> retrain both nets with one budget -> ONNX /
 OpenVINO IR -> OpenVINO-CPU fps at 360x640 -> report) with a budget sized for a shared 2-core CPU
-(~35 min with the other helpers' jobs competing for the 2 cores), then prints the table. Larger budgets: raise --search-steps / --train-steps (or use
+(13-35 min, depending on what else competes for the 2 cores), then prints the table. Larger budgets: raise --search-steps / --train-steps (or use
 `vpunas search sr` directly).
 
     python benchmarks/search_sr.py --vpunn-dir ../shared/vpunn --out runs/bench-sr
