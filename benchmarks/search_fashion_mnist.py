@@ -94,7 +94,8 @@ def main(argv=None) -> int:
     rows.sort(key=lambda r: (r.get("is_baseline", False), r["lat_VPU_2_0_ms"]))
     notes = [f"small-32 MBConv space, width x{args.width_mult}, 28x28 Fashion-MNIST; latency LUTs: "
              + (f"VPUNN models in {model_dir}" if model_dir else "theoretical"),
-             f"targets: {args.target_fracs} x baseline VPU 2.0 latency ({base_ms:.4f} ms); auto lambda (add form)",
+             f"targets: {args.target_fracs} x baseline VPU 2.0 latency ({base_ms:.4f} ms); auto lambda (add form)"
+             + (f"; plus the rows of {args.merge}" if args.merge else ""),
              f"search: {args.search_epochs} epochs ({args.warmup_epochs} warm-up) on {args.search_train_size} images, "
              f"retrain: {args.train_epochs} epochs on {args.train_size or 'all 60000'} images, same for every net",
              "fps: all models re-timed together at the end in interleaved rounds (OpenVINO CPU f32, batch 1)",
