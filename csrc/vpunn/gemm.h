@@ -117,7 +117,9 @@ struct SparseSetArgs {
   const float* bias = nullptr;
   const int32_t* cols = nullptr;
   float* y = nullptr;          // the layer's output row; exactly this set's outputs are written
-  float* scratch = nullptr;    // >= 5 * nvec * width floats
+  const float* x2 = nullptr;   // optional second row (evaluated together, sharing weight loads)
+  float* y2 = nullptr;
+  float* scratch = nullptr;    // >= 10 * nvec * width floats
   int32_t* index = nullptr;    // >= k ints
 };
 

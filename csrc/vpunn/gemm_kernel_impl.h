@@ -149,79 +149,98 @@ inline void dense_impl(const DenseArgs& g) {
 // ---- Zero-skipping single-row kernel (see SparseSet in gemm.h).
 
 // Sum of the present products j in [LO, LO + N) of one (block, lane) of VPUNN's tree, M = bit mask of
-// the present (nonzero) inputs: the balanced tree ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)) with
-// absent leaves removed and single-child nodes passed through.
+// the present inputs: the balanced tree ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)) with absent
+// leaves removed and single-child nodes passed through. wv[j] = weights of input j (loaded when present).
 template <class S, unsigned M, int LO, int N>
 struct PrunedTree {
   static constexpr bool any = (M & (((1u << N) - 1u) << LO)) != 0;
-  static typename S::V eval(const typename S::V* xb, const float* w, size_t ldj) {
+  static typename S::V eval(const typename S::V* xb, const typename S::V* wv) {
     if constexpr (N == 1) {
-      return S::mul(xb[LO], S::load(w + size_t(LO) * ldj));
+      return S::mul(xb[LO], wv[LO]);
     } else {
       using L = PrunedTree<S, M, LO, N / 2>;
       using R = PrunedTree<S, M, LO + N / 2, N / 2>;
-      if constexpr (L::any && R::any) return S::add(L::eval(xb, w, ldj), R::eval(xb, w, ldj));
-      else if constexpr (L::any) return L::eval(xb, w, ldj);
-      else return R::eval(xb, w, ldj);
+      if constexpr (L::any && R::any) return S::add(L::eval(xb, wv), R::eval(xb, wv));
+      else if constexpr (L::any) return L::eval(xb, wv);
+      else return R::eval(xb, wv);
     }
   }
 };
 
-// acc[v] += pruned tree of one (block, lane) for every output vector v. x4[4 j] is input j of the lane,
-// w + j * ldj its weight row (ldj = 4 rows of W^T).
-using TreeBlockFn = void (*)(const float* x4, const float* w, size_t ldj, float* acc, int nvec);
+// For R rows at once (sharing each weight load), acc_r[v] += pruned tree of one (block, lane), for every
+// output vector v. x4[r][4 j] is input j of the lane in row r, w + j * ldj its weight row (ldj = 4 rows of
+// W^T); row r's accumulators are at acc + r * acc_stride. M is the union of the rows' nonzero inputs:
+// a row's own zeros inside M add +-0 products, which is exact too (the unpruned sum is VPUNN's).
+template <int R>
+struct TreeBlock {
+  using Fn = void (*)(const float* const* x4, const float* w, size_t ldj, float* acc, size_t acc_stride, int nvec);
+};
 
-template <class S, unsigned M>
-void tree_block(const float* x4, const float* w, size_t ldj, float* acc, int nvec) {
+template <class S, int R, unsigned M>
+void tree_block(const float* const* x4, const float* w, size_t ldj, float* acc, size_t acc_stride, int nvec) {
   using V = typename S::V;
   constexpr int W = S::W;
-  V xb[8];
-  for (int j = 0; j < 8; ++j) xb[j] = S::bcast((M >> j) & 1u ? x4[4 * j] : 0.0f);
+  V xb[R][8];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < 8; ++j) xb[r][j] = S::bcast((M >> j) & 1u ? x4[r][4 * j] : 0.0f);
   for (int v = 0; v < nvec; ++v) {
-    const V t = PrunedTree<S, M, 0, 8>::eval(xb, w + size_t(v) * W, ldj);
-    S::store(acc + size_t(v) * W, S::add(S::load(acc + size_t(v) * W), t));
+    V wv[8];  // absent entries are never read (zero keeps the compiler's uninitialised-use check quiet)
+    for (int j = 0; j < 8; ++j) wv[j] = (M >> j) & 1u ? S::load(w + size_t(j) * ldj + size_t(v) * W) : S::zero();
+    for (int r = 0; r < R; ++r) {
+      float* a = acc + size_t(r) * acc_stride + size_t(v) * W;
+      S::store(a, S::add(S::load(a), PrunedTree<S, M, 0, 8>::eval(xb[r], wv)));
+    }
   }
 }
 
 // One entry per mask, built at compile time (no std:: templates here, see the top of this file).
-template <class S, unsigned M>
-constexpr void fill_tree_table(TreeBlockFn* t) {
-  t[M] = &tree_block<S, M>;
-  if constexpr (M > 1) fill_tree_table<S, M - 1>(t);
+template <class S, int R, unsigned M>
+constexpr void fill_tree_table(typename TreeBlock<R>::Fn* t) {
+  t[M] = &tree_block<S, R, M>;
+  if constexpr (M > 1) fill_tree_table<S, R, M - 1>(t);
 }
 
-template <class S>
+template <class S, int R>
 struct TreeTable {
-  TreeBlockFn fn[256] = {};
-  constexpr TreeTable() { fill_tree_table<S, 255>(fn); }
+  typename TreeBlock<R>::Fn fn[256] = {};
+  constexpr TreeTable() { fill_tree_table<S, R, 255>(fn); }
 };
 
-template <class S>
-constexpr TreeTable<S> kTreeTable{};
+template <class S, int R>
+constexpr TreeTable<S, R> kTreeTable{};
 
-// s[v] += x[k] * wt[k][v] over the listed inputs k, C vectors in registers at a time.
-template <class S, int C>
-inline void sequential_chunk(const float* x, const int32_t* idx, int nz, const float* wt, size_t ld, float* s) {
+// s_r[v] += x_r[k] * wt[k][v] over the listed inputs k, C vectors of R rows in registers at a time.
+template <class S, int R, int C>
+inline void sequential_chunk(const float* const* x, const int32_t* idx, int nz, const float* wt, size_t ld,
+                             float* s, size_t s_stride) {
   using V = typename S::V;
   constexpr int W = S::W;
-  V r[C];
-  for (int c = 0; c < C; ++c) r[c] = S::load(s + c * W);
+  V acc[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) acc[r][c] = S::load(s + size_t(r) * s_stride + c * W);
   for (int q = 0; q < nz; ++q) {
     const int k = idx[q];
-    const V xb = S::bcast(x[k]);
     const float* w = wt + size_t(k) * ld;
-    for (int c = 0; c < C; ++c) r[c] = S::add(r[c], S::mul(xb, S::load(w + c * W)));
+    V wv[C];
+    for (int c = 0; c < C; ++c) wv[c] = S::load(w + c * W);
+    for (int r = 0; r < R; ++r) {
+      const V xb = S::bcast(x[r][k]);
+      for (int c = 0; c < C; ++c) acc[r][c] = S::add(acc[r][c], S::mul(xb, wv[c]));
+    }
   }
-  for (int c = 0; c < C; ++c) S::store(s + c * W, r[c]);
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) S::store(s + size_t(r) * s_stride + c * W, acc[r][c]);
 }
 
-template <class S>
-inline void sequential_part(const float* x, const int32_t* idx, int nz, const float* wt, int nvec, float* s) {
+template <class S, int R>
+inline void sequential_part(const float* const* x, const int32_t* idx, int nz, const float* wt, int nvec, float* s,
+                            size_t s_stride) {
   constexpr int W = S::W;
+  constexpr int C = R == 1 ? 4 : 2;
   const size_t ld = size_t(nvec) * W;
   int v = 0;
-  for (; v + 4 <= nvec; v += 4) sequential_chunk<S, 4>(x, idx, nz, wt + v * W, ld, s + v * W);
-  for (; v < nvec; ++v) sequential_chunk<S, 1>(x, idx, nz, wt + v * W, ld, s + v * W);
+  for (; v + C <= nvec; v += C) sequential_chunk<S, R, C>(x, idx, nz, wt + v * W, ld, s + v * W, s_stride);
+  for (; v < nvec; ++v) sequential_chunk<S, R, 1>(x, idx, nz, wt + v * W, ld, s + v * W, s_stride);
 }
 
 // x != +-0 from the bits (NaN counts as nonzero), without a branch or a floating-point compare.
@@ -231,56 +250,83 @@ inline bool is_nonzero(float x) {
   return (b & 0x7FFFFFFFu) != 0;
 }
 
-// One order set of one layer for one row: dot products in VPUNN's order over the nonzero inputs, then
-// bias and activation, written to the set's output columns.
-template <class S>
-inline void sparse_impl(const SparseSetArgs& g) {
+// One order set of one layer for R rows: dot products in VPUNN's order over the inputs that are nonzero
+// in any of the rows, then bias and activation, written to the set's output columns.
+template <class S, int R>
+inline void sparse_rows(const SparseSetArgs& g, const float* const* x, float* const* y) {
   using V = typename S::V;
   constexpr int W = S::W;
   const int nvec = g.nvec;
-  const size_t ld = size_t(nvec) * W;
-  float* s = g.scratch;  // [ld] dot products
+  const size_t ld = size_t(nvec) * W, stride = 5 * ld;  // per row: [ld] dot products, 4 lanes x [ld]
+  float* s = g.scratch;
   int k0 = 0;
   if (g.tree) {
     const int nb = g.k / 32;
-    float* acc = g.scratch + ld;  // 4 lanes x [ld]
-    for (size_t i = 0; i < 4 * ld; ++i) acc[i] = 0.0f;
+    for (int r = 0; r < R; ++r)
+      for (size_t i = 0; i < 4 * ld; ++i) s[size_t(r) * stride + ld + i] = 0.0f;
     for (int i = 0; i < nb; ++i) {
-      const float* xb = g.x + 32 * i;
       for (int l = 0; l < 4; ++l) {
         unsigned m = g.skip_zeros ? 0u : 0xFFu;
-        for (int j = 0; j < 8; ++j) m |= unsigned(is_nonzero(xb[4 * j + l])) << j;
-        if (m) kTreeTable<S>.fn[m](xb + l, g.wt + size_t(32 * i + l) * ld, 4 * ld, acc + size_t(l) * ld, nvec);
+        const float* x4[R];
+        for (int r = 0; r < R; ++r) {
+          x4[r] = x[r] + 32 * i + l;
+          for (int j = 0; j < 8; ++j) m |= unsigned(is_nonzero(x4[r][4 * j])) << j;
+        }
+        if (m)
+          kTreeTable<S, R>.fn[m](x4, g.wt + size_t(32 * i + l) * ld, 4 * ld, s + ld + size_t(l) * ld, stride, nvec);
       }
     }
-    for (int v = 0; v < nvec; ++v) {
-      const float* a = acc + size_t(v) * W;
-      S::store(s + size_t(v) * W, S::add(S::add(S::load(a), S::load(a + ld)), S::add(S::load(a + 2 * ld), S::load(a + 3 * ld))));
+    for (int r = 0; r < R; ++r) {
+      float* sr = s + size_t(r) * stride;
+      for (int v = 0; v < nvec; ++v) {
+        const float* a = sr + ld + size_t(v) * W;
+        S::store(sr + size_t(v) * W,
+                 S::add(S::add(S::load(a), S::load(a + ld)), S::add(S::load(a + 2 * ld), S::load(a + 3 * ld))));
+      }
     }
     k0 = 32 * nb;
   } else {
-    for (size_t i = 0; i < ld; ++i) s[i] = 0.0f;
+    for (int r = 0; r < R; ++r)
+      for (size_t i = 0; i < ld; ++i) s[size_t(r) * stride + i] = 0.0f;
   }
   int nz = 0;
   for (int k = k0; k < g.k; ++k) {  // branch-free: the pattern of zeros is unpredictable
+    bool any = !g.skip_zeros;
+    for (int r = 0; r < R; ++r) any = any || is_nonzero(x[r][k]);
     g.index[nz] = k;
-    nz += int(!g.skip_zeros || is_nonzero(g.x[k]));
+    nz += int(any);
   }
-  if (nz) sequential_part<S>(g.x, g.index, nz, g.wt, nvec, s);
+  if (nz) sequential_part<S, R>(x, g.index, nz, g.wt, nvec, s, stride);
 
-  for (int v = 0; v < nvec; ++v) {
-    V y = S::add(S::load(s + size_t(v) * W), S::load(g.bias + size_t(v) * W));
-    if (g.act == Activation::Relu) y = S::relu(y);
-    const int first = v * W, count = g.n - first < W ? g.n - first : W;
-    if (g.act != Activation::Sigmoid && g.first_col >= 0 && count == W) {
-      S::store(g.y + g.first_col + first, y);
-      continue;
+  for (int r = 0; r < R; ++r) {
+    const float* sr = s + size_t(r) * stride;
+    for (int v = 0; v < nvec; ++v) {
+      V out = S::add(S::load(sr + size_t(v) * W), S::load(g.bias + size_t(v) * W));
+      if (g.act == Activation::Relu) out = S::relu(out);
+      const int first = v * W, count = g.n - first < W ? g.n - first : W;
+      if (g.act != Activation::Sigmoid && g.first_col >= 0 && count == W) {
+        S::store(y[r] + g.first_col + first, out);
+        continue;
+      }
+      alignas(64) float tmp[W];
+      S::store(tmp, out);
+      if (g.act == Activation::Sigmoid)
+        for (int j = 0; j < count; ++j) tmp[j] = sigmoid(tmp[j]);
+      for (int j = 0; j < count; ++j) y[r][g.cols[first + j]] = tmp[j];
     }
-    alignas(64) float tmp[W];
-    S::store(tmp, y);
-    if (g.act == Activation::Sigmoid)
-      for (int j = 0; j < count; ++j) tmp[j] = sigmoid(tmp[j]);
-    for (int j = 0; j < count; ++j) g.y[g.cols[first + j]] = tmp[j];
+  }
+}
+
+template <class S>
+inline void sparse_impl(const SparseSetArgs& g) {
+  if (g.x2 != nullptr) {
+    const float* x[2] = {g.x, g.x2};
+    float* y[2] = {g.y, g.y2};
+    sparse_rows<S, 2>(g, x, y);
+  } else {
+    const float* x[1] = {g.x};
+    float* y[1] = {g.y};
+    sparse_rows<S, 1>(g, x, y);
   }
 }
 

@@ -71,7 +71,7 @@ void Mlp::run_rows_sparse(const float* x, size_t n, float* y) const {
     max_in = std::max(max_in, size_t(L.in));
   }
   const size_t block = std::min(n, kSparseBlockRows);
-  const size_t hidden = size_t(max_hidden_), scratch_floats = 5 * max_vecs * width;
+  const size_t hidden = size_t(max_hidden_), scratch_floats = 10 * max_vecs * width;  // 2 rows at once
   const size_t floats = 2 * block * hidden + scratch_floats;
   float stack_buf[kStackScratchFloats];
   int32_t stack_index[kStackIndex];
@@ -104,9 +104,11 @@ void Mlp::run_rows_sparse(const float* x, size_t n, float* y) const {
         gemm::bind_sparse_set(L, *set, &g);
         g.scratch = scratch;
         g.index = index;
-        for (size_t r = 0; r < m; ++r) {
+        for (size_t r = 0; r < m; r += 2) {  // pairs of rows share each weight load
           g.x = a + r * lda;
           g.y = out + r * ldo;
+          g.x2 = r + 1 < m ? g.x + lda : nullptr;
+          g.y2 = r + 1 < m ? g.y + ldo : nullptr;
           kernel_->sparse(g);
         }
       }
