@@ -106,8 +106,12 @@ struct PackedSparse {
 // Packs one layer for sparse kernels of vector width `width`.
 PackedSparse pack_sparse(const DenseLayer& layer, int width);
 
+// Rows a sparse kernel call evaluates together (sharing each weight load).
+constexpr int kMaxSparseRows = 4;
+
 struct SparseSetArgs {
-  const float* x = nullptr;  // one input row, k floats
+  int rows = 1;                         // 1..kMaxSparseRows
+  const float* x[kMaxSparseRows] = {};  // input rows, k floats each
   int k = 0;
   bool skip_zeros = true;
   Activation act = Activation::None;
@@ -116,10 +120,8 @@ struct SparseSetArgs {
   const float* wt = nullptr;
   const float* bias = nullptr;
   const int32_t* cols = nullptr;
-  float* y = nullptr;          // the layer's output row; exactly this set's outputs are written
-  const float* x2 = nullptr;   // optional second row (evaluated together, sharing weight loads)
-  float* y2 = nullptr;
-  float* scratch = nullptr;    // >= 10 * nvec * width floats
+  float* y[kMaxSparseRows] = {};  // the layer's output rows; exactly this set's outputs are written
+  float* scratch = nullptr;       // >= 5 * rows * nvec * width floats
   int32_t* index = nullptr;    // >= k ints
 };
 

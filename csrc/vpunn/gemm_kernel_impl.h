@@ -236,7 +236,7 @@ template <class S, int R>
 inline void sequential_part(const float* const* x, const int32_t* idx, int nz, const float* wt, int nvec, float* s,
                             size_t s_stride) {
   constexpr int W = S::W;
-  constexpr int C = R == 1 ? 4 : 2;
+  constexpr int C = R == 1 ? 4 : R <= 3 ? 2 : 1;
   const size_t ld = size_t(nvec) * W;
   int v = 0;
   for (; v + C <= nvec; v += C) sequential_chunk<S, R, C>(x, idx, nz, wt + v * W, ld, s + v * W, s_stride);
@@ -319,14 +319,11 @@ inline void sparse_rows(const SparseSetArgs& g, const float* const* x, float* co
 
 template <class S>
 inline void sparse_impl(const SparseSetArgs& g) {
-  if (g.x2 != nullptr) {
-    const float* x[2] = {g.x, g.x2};
-    float* y[2] = {g.y, g.y2};
-    sparse_rows<S, 2>(g, x, y);
-  } else {
-    const float* x[1] = {g.x};
-    float* y[1] = {g.y};
-    sparse_rows<S, 1>(g, x, y);
+  switch (g.rows) {
+    case 4: return sparse_rows<S, 4>(g, g.x, g.y);
+    case 3: return sparse_rows<S, 3>(g, g.x, g.y);
+    case 2: return sparse_rows<S, 2>(g, g.x, g.y);
+    default: return sparse_rows<S, 1>(g, g.x, g.y);
   }
 }
 

@@ -18,6 +18,8 @@ constexpr size_t kStackScratchFloats = 4096;
 // layers up to this many inputs keep their nonzero-input list on the stack.
 constexpr size_t kSparseBlockRows = 16;
 constexpr size_t kStackIndex = 1024;
+// Rows per sparse kernel call: they share each weight load but evaluate the union of their nonzeros.
+constexpr size_t kSparseGroupRows = 3;
 
 }  // namespace
 
@@ -71,7 +73,7 @@ void Mlp::run_rows_sparse(const float* x, size_t n, float* y) const {
     max_in = std::max(max_in, size_t(L.in));
   }
   const size_t block = std::min(n, kSparseBlockRows);
-  const size_t hidden = size_t(max_hidden_), scratch_floats = 10 * max_vecs * width;  // 2 rows at once
+  const size_t hidden = size_t(max_hidden_), scratch_floats = 5 * gemm::kMaxSparseRows * max_vecs * width;
   const size_t floats = 2 * block * hidden + scratch_floats;
   float stack_buf[kStackScratchFloats];
   int32_t stack_index[kStackIndex];
@@ -104,11 +106,12 @@ void Mlp::run_rows_sparse(const float* x, size_t n, float* y) const {
         gemm::bind_sparse_set(L, *set, &g);
         g.scratch = scratch;
         g.index = index;
-        for (size_t r = 0; r < m; r += 2) {  // pairs of rows share each weight load
-          g.x = a + r * lda;
-          g.y = out + r * ldo;
-          g.x2 = r + 1 < m ? g.x + lda : nullptr;
-          g.y2 = r + 1 < m ? g.y + ldo : nullptr;
+        for (size_t r = 0; r < m; r += kSparseGroupRows) {  // rows of a group share each weight load
+          g.rows = int(std::min(kSparseGroupRows, m - r));
+          for (int q = 0; q < g.rows; ++q) {
+            g.x[q] = a + (r + size_t(q)) * lda;
+            g.y[q] = out + (r + size_t(q)) * ldo;
+          }
           kernel_->sparse(g);
         }
       }
