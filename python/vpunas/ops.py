@@ -154,6 +154,28 @@ class OpSpec:
         return self.key
 
 
+class CompositeOp(OpSpec):
+    """Mixin for ops made of plain ops: `parts()` lists them in execution order, and the costs
+    (DPU layers, SHAVE kernels, MACs, parameters) are the parts' costs summed."""
+
+    def parts(self) -> list:
+        raise NotImplementedError
+
+    def dpu_layers(self, device: str, dtype: str = "UINT8") -> list:
+        return [layer for op in self.parts() for layer in op.dpu_layers(device, dtype)]
+
+    def shave_ops(self, device: str) -> list:
+        return [s for op in self.parts() for s in op.shave_ops(device)]
+
+    @property
+    def macs(self) -> int:
+        return sum(op.macs for op in self.parts())
+
+    @property
+    def params(self) -> int:
+        return sum(op.params for op in self.parts())
+
+
 @dataclass(frozen=True)
 class Conv2d(OpSpec):
     """k x k convolution, groups=1, 'same'-style padding k//2 unless given."""
@@ -252,7 +274,7 @@ class DepthwiseConv2d(OpSpec):
 
 
 @dataclass(frozen=True)
-class MBConv(OpSpec):
+class MBConv(CompositeOp):
     """Inverted residual: expand 1x1 (skipped for expand 1) + depthwise k x k + project 1x1 (linear)
     + residual add when stride is 1 and in_ch == out_ch."""
 
@@ -297,20 +319,6 @@ class MBConv(OpSpec):
     @property
     def out_shape(self) -> tuple:
         return self.parts()[-1].out_shape
-
-    def dpu_layers(self, device: str, dtype: str = "UINT8") -> list:
-        return [layer for op in self.parts() for layer in op.dpu_layers(device, dtype)]
-
-    def shave_ops(self, device: str) -> list:
-        return [s for op in self.parts() for s in op.shave_ops(device)]
-
-    @property
-    def macs(self) -> int:
-        return sum(op.macs for op in self.parts())
-
-    @property
-    def params(self) -> int:
-        return sum(op.params for op in self.parts())
 
 
 @dataclass(frozen=True)

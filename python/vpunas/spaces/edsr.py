@@ -16,7 +16,7 @@ a candidate uses its centre k x k crop and first ``mid`` channels. Every superne
 the weights every candidate uses, which is what makes the search affordable on a CPU.
 
 Latency model. The candidate of a block is a composite op (`ResBlockOp`, `UpsamplerOp`) that exposes the
-`ops.OpSpec` interface (key, out_shape, macs, params, dpu_layers, shave_ops) by summing its plain parts.
+`ops.OpSpec` interface (key, out_shape, macs, params, dpu_layers, shave_ops); `ops.CompositeOp` sums its plain parts.
 Feature maps at 360x640 do not fit the NPU's on-chip memory; the layer cost model charges such layers
 as H-strips streamed through DDR, so nothing here tiles by hand.
 LeakyReLU is described as a stand-alone SHAVE activation after the conv, not a fused DPU post-op: on
@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..export import register_builder
-from ..ops import Activation, Add, Conv2d, DepthToSpace, OpSpec, Skip, Upsample
+from ..ops import Activation, Add, CompositeOp, Conv2d, DepthToSpace, Skip, Upsample
 from . import register_space
 
 ARCH_FORMAT = "vpunas-arch"
@@ -50,7 +50,7 @@ DEFAULT_INPUT_HW = (360, 640)
 
 # --------------------------------------------------------------------------------------------- op specs
 @dataclass(frozen=True)
-class ResBlockOp(OpSpec):
+class ResBlockOp(CompositeOp):
     """EDSR residual block: conv k1 (ch -> mid) + act + conv k2 (mid -> ch) + residual add."""
 
     ch: int
@@ -83,27 +83,13 @@ class ResBlockOp(OpSpec):
     def out_shape(self) -> tuple:
         return (self.ch, self.h, self.w)
 
-    def dpu_layers(self, device: str, dtype: str = "UINT8") -> list:
-        return [layer for op in self.parts() for layer in op.dpu_layers(device, dtype)]
-
-    def shave_ops(self, device: str) -> list:
-        return [s for op in self.parts() for s in op.shave_ops(device)]
-
-    @property
-    def macs(self) -> int:
-        return sum(op.macs for op in self.parts())
-
-    @property
-    def params(self) -> int:
-        return sum(op.params for op in self.parts())
-
     @property
     def block_string(self) -> str:
         return f"res_k{self.k1}x{self.k2}_m{self.mid}_{'lrelu' if self.act == 'leaky_relu' else 'relu'}"
 
 
 @dataclass(frozen=True)
-class UpsamplerOp(OpSpec):
+class UpsamplerOp(CompositeOp):
     """SR tail with `up_ch` channels at the HR size (0 = the trunk width `ch`):
     nearest / bilinear: [conv 3x3 ch -> up_ch at LR when narrower] + interpolation + conv 3x3 (up_ch -> out_ch);
     d2s: conv 3x3 (ch -> up_ch*s^2) + depth-to-space + conv 3x3 (up_ch -> out_ch), as EDSR with up_ch = ch."""
@@ -140,20 +126,6 @@ class UpsamplerOp(OpSpec):
     @property
     def out_shape(self) -> tuple:
         return (self.out_ch, self.h * self.scale, self.w * self.scale)
-
-    def dpu_layers(self, device: str, dtype: str = "UINT8") -> list:
-        return [layer for op in self.parts() for layer in op.dpu_layers(device, dtype)]
-
-    def shave_ops(self, device: str) -> list:
-        return [s for op in self.parts() for s in op.shave_ops(device)]
-
-    @property
-    def macs(self) -> int:
-        return sum(op.macs for op in self.parts())
-
-    @property
-    def params(self) -> int:
-        return sum(op.params for op in self.parts())
 
     @property
     def block_string(self) -> str:
