@@ -12,10 +12,11 @@ import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ..lut import unique_ops
 from . import onnx_ops, stacking
 from .runners import CompileError
 
@@ -142,16 +143,6 @@ def write_json_atomic(path, data: dict) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-def unique_ops(ops: Iterable) -> list:
-    """Distinct ops by key, first occurrence order."""
-    seen, out = set(), []
-    for op in ops:
-        if op.key not in seen:
-            seen.add(op.key)
-            out.append(op)
-    return out
 
 
 class Profiler:
