@@ -81,10 +81,14 @@ def _max_err(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
 
 
-def _close(ref: np.ndarray, got: np.ndarray, rtol: float) -> tuple[bool, float]:
-    """Max abs error, judged relative to the output's scale (untrained nets have tiny logits)."""
+def _check_close(check: str, runtime: str, path, ref: np.ndarray, got: np.ndarray, rtol: float) -> float:
+    """Max abs error of the `runtime` output vs torch's, judged relative to the output's scale (untrained
+    nets have tiny logits); RuntimeError naming the `check` and `path` when it is too large."""
     err = _max_err(ref, got)
-    return got.shape == ref.shape and err <= rtol * float(np.abs(ref).max()) + 1e-7, err
+    if not (got.shape == ref.shape and err <= rtol * float(np.abs(ref).max()) + 1e-7):
+        raise RuntimeError(f"{check} check failed for {path}: max |{runtime} - torch| = {err:.3g} "
+                           f"(relative tolerance {rtol}), shapes {got.shape} vs {ref.shape}")
+    return err
 
 
 def export_onnx(model: nn.Module, input_size, path: str | Path, check: bool = True, rtol: float = 1e-4,
@@ -106,11 +110,7 @@ def export_onnx(model: nn.Module, input_size, path: str | Path, check: bool = Tr
             ref = model(x).numpy()
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         got = sess.run(None, {"input": x.numpy()})[0]
-        ok, err = _close(ref, got, rtol)
-        info["max_abs_err_vs_torch"] = err
-        if not ok:
-            raise RuntimeError(f"ONNX export check failed for {path}: max |onnxruntime - torch| = {err:.3g} "
-                               f"(relative tolerance {rtol}), shapes {got.shape} vs {ref.shape}")
+        info["max_abs_err_vs_torch"] = _check_close("ONNX export", "onnxruntime", path, ref, got, rtol)
     return info
 
 
@@ -131,11 +131,7 @@ def export_openvino(onnx_path: str | Path, xml_path: str | Path, model: nn.Modul
         core = ov.Core()
         compiled = core.compile_model(core.read_model(str(xml_path)), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         got = compiled(x.numpy())[compiled.output(0)]
-        ok, err = _close(ref, got, rtol)
-        info["max_abs_err_vs_torch"] = err
-        if not ok:
-            raise RuntimeError(f"OpenVINO IR check failed for {xml_path}: max |openvino - torch| = {err:.3g} "
-                               f"(relative tolerance {rtol}), shapes {got.shape} vs {ref.shape}")
+        info["max_abs_err_vs_torch"] = _check_close("OpenVINO IR", "openvino", xml_path, ref, got, rtol)
     return info
 
 
