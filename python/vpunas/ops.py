@@ -96,6 +96,18 @@ def _check_choice(op_name: str, name: str, value, choices):
         raise ValueError(f"{op_name}: {name} must be one of {', '.join(map(str, choices))}; got {value!r}")
 
 
+def _check_padding(op_name: str, kernel: int, padding, in_h: int, in_w: int):
+    if not isinstance(padding, int) or not 0 <= padding <= kernel // 2:
+        raise ValueError(f"{op_name}: padding must be between 0 and kernel//2 = {kernel // 2}, got {padding!r}")
+    if in_h + 2 * padding < kernel or in_w + 2 * padding < kernel:
+        raise ValueError(f"{op_name}: kernel {kernel} is larger than the padded {in_h}x{in_w} input")
+
+
+def _prelu_shave_ops(act: str, out_shape: tuple) -> list:
+    # Per-channel PReLU does not fit the DPU's post-processing: one SHAVE kernel on the output.
+    return [ShaveOp(_SHAVE_ACT["prelu"], out_shape, out_shape)] if act == "prelu" else []
+
+
 def _check_device_dtype(device: str, dtype: str):
     _check_choice("dpu_layers", "device", device, DEVICES)
     _check_choice("dpu_layers", "dtype", dtype, DTYPES)
@@ -199,10 +211,7 @@ class Conv2d(OpSpec):
         _check_positive("Conv2d", in_ch=self.in_ch, out_ch=self.out_ch, kernel=self.kernel, stride=self.stride,
                         in_h=self.in_h, in_w=self.in_w)
         _check_choice("Conv2d", "act", self.act, ACTIVATIONS)
-        if not isinstance(self.padding, int) or not 0 <= self.padding <= self.kernel // 2:
-            raise ValueError(f"Conv2d: padding must be between 0 and kernel//2 = {self.kernel // 2}, got {self.padding!r}")
-        if self.in_h + 2 * self.padding < self.kernel or self.in_w + 2 * self.padding < self.kernel:
-            raise ValueError(f"Conv2d: kernel {self.kernel} is larger than the padded {self.in_h}x{self.in_w} input")
+        _check_padding("Conv2d", self.kernel, self.padding, self.in_h, self.in_w)
 
     @property
     def out_shape(self) -> tuple:
@@ -215,9 +224,7 @@ class Conv2d(OpSpec):
                             self.kernel, self.stride, self.padding, self.act, dtype, device)]
 
     def shave_ops(self, device: str) -> list:
-        if self.act == "prelu":
-            return [ShaveOp(_SHAVE_ACT["prelu"], self.out_shape, self.out_shape)]
-        return []
+        return _prelu_shave_ops(self.act, self.out_shape)
 
     @property
     def macs(self) -> int:
@@ -259,9 +266,7 @@ class DepthwiseConv2d(OpSpec):
                             self.act, dtype, device)]
 
     def shave_ops(self, device: str) -> list:
-        if self.act == "prelu":
-            return [ShaveOp(_SHAVE_ACT["prelu"], self.out_shape, self.out_shape)]
-        return []
+        return _prelu_shave_ops(self.act, self.out_shape)
 
     @property
     def macs(self) -> int:
@@ -362,10 +367,7 @@ class Pool(OpSpec):
     def __post_init__(self):
         _check_choice("Pool", "kind", self.kind, ("max", "avg"))
         _check_positive("Pool", ch=self.ch, kernel=self.kernel, stride=self.stride, in_h=self.in_h, in_w=self.in_w)
-        if not isinstance(self.padding, int) or not 0 <= self.padding <= self.kernel // 2:
-            raise ValueError(f"Pool: padding must be between 0 and kernel//2 = {self.kernel // 2}, got {self.padding!r}")
-        if self.in_h + 2 * self.padding < self.kernel or self.in_w + 2 * self.padding < self.kernel:
-            raise ValueError(f"Pool: kernel {self.kernel} is larger than the padded {self.in_h}x{self.in_w} input")
+        _check_padding("Pool", self.kernel, self.padding, self.in_h, self.in_w)
 
     @property
     def out_shape(self) -> tuple:
