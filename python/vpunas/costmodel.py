@@ -75,6 +75,12 @@ def device_index(name: str) -> int:
     return _enum_index("device", name, "device")
 
 
+def _check_device(name: str) -> None:
+    """A device the cost models have a clock for (DEVICES); the error lists them."""
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {name!r}; valid devices: {', '.join(DEVICES)}")
+
+
 @dataclass
 class Workload:
     """One DPU workload with VPUNN's field names and defaults; enum fields take VPUNN's text names."""
@@ -298,8 +304,7 @@ class VPUNN(_CostModelBase):
         self.path = find_model(model)
         self._m = _core.DpuCostModel(str(self.path))
         self.device = device if device is not None else ENUM_NAMES["device"][self._m.device]
-        if self.device not in DEVICES:
-            raise ValueError(f"unknown device {self.device!r}; valid devices: {', '.join(DEVICES)}")
+        _check_device(self.device)
         self.nn_name = self._m.nn_name
         self.interface_in = self._m.interface_in
         self.interface_out = self._m.interface_out
@@ -330,8 +335,7 @@ class TheoreticalCostModel(_CostModelBase):
     read bandwidth only; use VPUNN(...) for the trained cost model."""
 
     def __init__(self, device: str = "VPU_2_7"):
-        if device not in DEVICES:
-            raise ValueError(f"unknown device {device!r}; valid devices: {', '.join(DEVICES)}")
+        _check_device(device)
         self.device = device
         self._m = _core.TheoreticalDpuModel(device_index(device))
 
