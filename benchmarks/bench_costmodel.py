@@ -16,12 +16,13 @@ Usage: python benchmarks/bench_costmodel.py [--models vpu_2_7.vpunn ...] [--size
                                             [--threads 0] [--png out.png]
 Timings on shared machines are noisy: every figure is the best of several repeats.
 
-Measured 2026-11-28 on the 2-core development machine (AMD EPYC, AVX2, shared with other jobs, so the
-per-CPU-second figure is the fairer one), predictions/s per CPU-second, zero-skipping vs dense kernel:
-  vpu_2_7  full path 1M: 116k vs 83k; MLP only 4096: 113k vs 78k (numpy 90k);
-           single VPUNN.predict call 7.0 us CPU vs 20.1 us.
-  vpu_2_0  full path 1M:  91k vs 71k; MLP only 4096: 119k vs 96k (numpy 152k);
-           single call 11.2 us CPU vs 16.3 us.
+Measured 2026-11-28 05:31 UTC on the 2-core development machine (AMD EPYC, AVX2, shared with other jobs;
+it gave this run about one core), one run, zero-skipping (avx2_sparse, default) vs dense (avx2) kernel,
+predictions/s of wall time:
+  vpu_2_7  full path 1M: 125k vs 84k; 4096: 143k vs 96k; MLP only 1M: 117k vs 85k (numpy 95k);
+           single VPUNN.predict call 8.8 us vs 19.1 us.
+  vpu_2_0  full path 1M: 133k vs 95k; 4096: 86k vs 91k (noise); MLP only 1M: 105k vs 102k (numpy 167k);
+           single call 13.3 us vs 15.4 us.
 """
 from __future__ import annotations
 
