@@ -35,20 +35,7 @@ DmaHardware dma_hardware(Device device) {
   }
 }
 
-double dtype_size(int32_t dtype) {
-  switch (static_cast<DataType>(dtype)) {
-    case DataType::FLOAT16:
-    case DataType::BFLOAT16:
-    case DataType::UINT16:
-    case DataType::INT16: return 2.0;
-    case DataType::FLOAT32:
-    case DataType::INT32: return 4.0;
-    case DataType::UINT4:
-    case DataType::INT4:
-    case DataType::FLOAT4: return 0.5;
-    default: return 1.0;
-  }
-}
+double dtype_size(int32_t dtype) { return workload::dtype_storage_bytes(static_cast<DataType>(dtype)); }
 
 int64_t align_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 

@@ -101,20 +101,6 @@ std::string join_path(const std::string& dir, const std::string& file) {
   return dir.back() == '/' ? dir + file : dir + "/" + file;
 }
 
-double dtype_size(DataType t) {
-  switch (t) {
-    case DataType::FLOAT16:
-    case DataType::BFLOAT16:
-    case DataType::UINT16:
-    case DataType::INT16: return 2.0;
-    case DataType::FLOAT32:
-    case DataType::INT32: return 4.0;
-    case DataType::UINT4:
-    case DataType::INT4:
-    case DataType::FLOAT4: return 0.5;
-    default: return 1.0;
-  }
-}
 
 // VPUNN Cycles::toCycleInterfaceType on a float: round up, clip to the error range.
 uint32_t to_cycles(float raw) {
@@ -247,7 +233,7 @@ uint32_t ShaveModel::cycles(ShaveApi api, const std::string& op, const Call& c) 
       c.in_b <= 0) {
     throw InputError("SHAVE kernel '" + op + "': input and output shapes must be positive (W, H, C, B)");
   }
-  const double bytes_d = static_cast<double>(c.out_w) * c.out_h * c.out_c * c.out_b * dtype_size(c.out_dtype);
+  const double bytes_d = static_cast<double>(c.out_w) * c.out_h * c.out_c * c.out_b * workload::dtype_storage_bytes(c.out_dtype);
   if (bytes_d > 2e9) throw InputError("SHAVE kernel '" + op + "': output tensor too large");
   const auto out_bytes = static_cast<int64_t>(std::ceil(bytes_d));
   if (api == ShaveApi::SHAVE) {

@@ -25,6 +25,22 @@ enum class DataType : int32_t {
   UINT8, INT8, FLOAT16, BFLOAT16, BF8, HF8, UINT4, INT4, UINT2, INT2, UINT1, INT1, INT32, FLOAT32,
   UINT16, INT16, FLOAT4, COUNT
 };
+// Bytes one element occupies in memory (sub-byte types as fractions), as the DMA and SHAVE models count
+// transfers. (The sanitizer's dtype_bytes differs on purpose: VPUNN's memory check counts sub-byte as 0.)
+inline double dtype_storage_bytes(DataType t) {
+  switch (t) {
+    case DataType::FLOAT16:
+    case DataType::BFLOAT16:
+    case DataType::UINT16:
+    case DataType::INT16: return 2.0;
+    case DataType::FLOAT32:
+    case DataType::INT32: return 4.0;
+    case DataType::UINT4:
+    case DataType::INT4:
+    case DataType::FLOAT4: return 0.5;
+    default: return 1.0;
+  }
+}
 enum class ExecutionMode : int32_t {
   VECTOR, MATRIX, VECTOR_FP16, CUBOID_16x16, CUBOID_8x16, CUBOID_4x16, dCIM_32x128, COUNT
 };
