@@ -7,19 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "common.h"
 #include "latency/expected_latency.h"
 
 namespace lat = vpunas::latency;
 
-static int failures = 0;
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                      \
-    }                                                                  \
-  } while (0)
 
 template <class Fn>
 static bool throws_with(Fn fn, const std::string& needle) {

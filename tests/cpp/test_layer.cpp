@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "common.h"
 #include "layer/dma.h"
 #include "layer/layer_cost.h"
@@ -12,14 +13,6 @@
 namespace ly = vpunas::layer;
 namespace wl = vpunas::workload;
 
-static int failures = 0;
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                                    \
-    }                                                                                \
-  } while (0)
 
 static wl::WorkloadRecord conv(wl::Device dev, int hw, int cin, int cout, int k, int s) {
   wl::WorkloadRecord w = wl::default_workload();

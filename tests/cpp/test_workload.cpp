@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "common.h"
 #include "workload/descriptor.h"
 #include "workload/dpu_cost_model.h"
@@ -15,14 +16,6 @@
 
 namespace wl = vpunas::workload;
 
-static int failures = 0;
-#define CHECK(cond)                                                                   \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                                     \
-    }                                                                                 \
-  } while (0)
 
 static std::vector<wl::WorkloadRecord> garbage(size_t n, unsigned seed) {
   std::mt19937 rng(seed);
