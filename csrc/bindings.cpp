@@ -151,8 +151,7 @@ std::vector<uint32_t> predict_any(const py::object& model, const std::vector<wl:
   std::vector<uint32_t> cycles(wls.size());
   if (wls.empty()) return cycles;
   const wl::DpuCycleModel* cpp = nullptr;
-  if (py::isinstance<wl::DpuCostModel>(model)) cpp = &model.cast<const wl::DpuCostModel&>();
-  if (py::isinstance<wl::TheoreticalDpuModel>(model)) cpp = &model.cast<const wl::TheoreticalDpuModel&>();
+  if (py::isinstance<wl::DpuCycleModel>(model)) cpp = &model.cast<const wl::DpuCycleModel&>();
   if (cpp != nullptr) {
     py::gil_scoped_release release;
     cpp->predict(wls.data(), wls.size(), cycles.data(), threads);
@@ -418,13 +417,12 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("workloads"), "VPUNN's analytic DPU cycles of the adapted workloads (64-bit, like DPUInfo)");
 
-    py::class_<wl::TheoreticalDpuModel>(m, "TheoreticalDpuModel")
-        .def(py::init([](int device) { return std::make_unique<wl::TheoreticalDpuModel>(static_cast<wl::Device>(device)); }),
-             py::arg("device"))
-        .def_property_readonly("device", [](const wl::TheoreticalDpuModel& s) { return static_cast<int>(s.device()); })
+    // predict() and device are bound once on the abstract base; both models inherit them.
+    py::class_<wl::DpuCycleModel>(m, "DpuCycleModel")
+        .def_property_readonly("device", [](const wl::DpuCycleModel& s) { return static_cast<int>(s.device()); })
         .def(
             "predict",
-            [rec_dtype](const wl::TheoreticalDpuModel& self, const py::array& a, int threads) {
+            [rec_dtype](const wl::DpuCycleModel& self, const py::array& a, int threads) {
               auto [w, n] = records(a, rec_dtype);
               py::array_t<uint32_t> out(static_cast<py::ssize_t>(n));
               uint32_t* o = out.mutable_data();
@@ -436,28 +434,18 @@ PYBIND11_MODULE(_core, m) {
             },
             py::arg("workloads"), py::arg("threads") = 0);
 
-    py::class_<wl::DpuCostModel>(m, "DpuCostModel")
+    py::class_<wl::TheoreticalDpuModel, wl::DpuCycleModel>(m, "TheoreticalDpuModel")
+        .def(py::init([](int device) { return std::make_unique<wl::TheoreticalDpuModel>(static_cast<wl::Device>(device)); }),
+             py::arg("device"));
+
+    py::class_<wl::DpuCostModel, wl::DpuCycleModel>(m, "DpuCostModel")
         .def(py::init<const std::string&, const std::string&>(), py::arg("path"), py::arg("mlp_kernel") = "",
              "mlp_kernel: '' = fastest, else one of available_mlp_kernels() (same results, for benchmarks)")
         .def_property_readonly("mlp_kernel", [](const wl::DpuCostModel& s) { return std::string(s.mlp_kernel()); })
-        .def_property_readonly("device", [](const wl::DpuCostModel& s) { return static_cast<int>(s.device()); })
         .def_property_readonly("nn_name", &wl::DpuCostModel::nn_name)
         .def_property_readonly("interface_in", &wl::DpuCostModel::interface_in)
         .def_property_readonly("interface_out", &wl::DpuCostModel::interface_out)
         .def_property_readonly("descriptor_size", &wl::DpuCostModel::descriptor_size)
-        .def(
-            "predict",
-            [rec_dtype](const wl::DpuCostModel& self, const py::array& a, int threads) {
-              auto [w, n] = records(a, rec_dtype);
-              py::array_t<uint32_t> out(static_cast<py::ssize_t>(n));
-              uint32_t* o = out.mutable_data();
-              {
-                py::gil_scoped_release release;
-                self.predict(w, n, o, threads);
-              }
-              return out;
-            },
-            py::arg("workloads"), py::arg("threads") = 0)
         .def(
             "predict_detail",
             [rec_dtype](const wl::DpuCostModel& self, const py::array& a, int threads) {
