@@ -259,7 +259,8 @@ def test_cli_build_and_show(tmp_path, capsys):
 
 
 def test_cli_input_parsing():
-    from vpunas.commands.lut import parse_input_size, space_kwargs
+    from vpunas.spaces import parse_input_size
+    from vpunas.spaces import space_kwargs_from_cli as space_kwargs
 
     assert parse_input_size("224") == (224, 224) and parse_input_size("360x640") == (360, 640)
     assert space_kwargs("mbconv", None, "224") == {"preset": "mobilenetv2-224", "resolution": 224}

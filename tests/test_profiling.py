@@ -482,7 +482,7 @@ def test_cli_profile_and_validate_small(tmp_path, capsys):
 
 
 def test_space_kwargs_from_cli_input():
-    from vpunas.commands.profile import space_kwargs
+    from vpunas.spaces import space_kwargs_from_cli as space_kwargs
 
     assert space_kwargs("mbconv", None, "224") == {"preset": "mobilenetv2-224", "resolution": 224}
     assert space_kwargs("mbconv", "small-32", "64") == {"preset": "small-32", "resolution": 64}

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vpunas.spaces import space_kwargs_from_cli
+
 _MBCONV_NAMES = ("mbconv", "small-32", "mobilenetv2-224")
 
 
@@ -46,49 +48,12 @@ def _space_args(p, required: bool = True) -> None:
     p.add_argument("--input", default=None, help="input size: 224 (square) or HxW, e.g. 360x640 for edsr")
 
 
-def parse_input_size(text) -> tuple:
-    """'224' -> (224, 224); '360x640' -> (360, 640)."""
-    if text is None:
-        return None
-    parts = str(text).lower().split("x")
-    try:
-        hw = tuple(int(v) for v in parts)
-    except ValueError:
-        raise ValueError(f"--input {text!r}: expected a size like 224 or 360x640") from None
-    if len(hw) == 1:
-        hw = hw * 2
-    if len(hw) != 2 or min(hw) < 1:
-        raise ValueError(f"--input {text!r}: expected a size like 224 or 360x640")
-    return hw
-
-
-def space_kwargs(space: str, preset, input_text) -> dict:
-    """Explicit keyword arguments for vpunas.spaces.get_space from the CLI options."""
-    hw = parse_input_size(input_text)
-    kw = {}
-    if space == "edsr":
-        if preset:
-            raise ValueError("the edsr space has no presets; leave out --preset")
-        if hw:
-            kw["input_hw"] = list(hw)
-        return kw
-    if space == "mbconv":
-        kw["preset"] = preset or ("mobilenetv2-224" if hw is None or hw[0] >= 112 else "small-32")
-    elif preset:
-        kw["preset"] = preset
-    if hw:
-        if hw[0] != hw[1]:
-            raise ValueError(f"the {space} space takes square inputs; got --input {input_text}")
-        kw["resolution"] = hw[0]
-    return kw
-
-
 def _run_build(args) -> int:
     from vpunas.costmodel import VPUNN, find_model
     from vpunas.lut import LatencyTable, VpuCostSource
     from vpunas.spaces import get_space
 
-    kw = space_kwargs(args.space, args.preset, args.input)
+    kw = space_kwargs_from_cli(args.space, args.preset, args.input)
     space = get_space(args.space, **kw)
     model = VPUNN(find_model(args.model)) if args.model else None
     device = args.device or (model.device if model else None)
@@ -117,7 +82,7 @@ def _show_space(args, table):
     if args.flat:
         return None
     if args.space:
-        return get_space(args.space, **space_kwargs(args.space, args.preset, args.input))
+        return get_space(args.space, **space_kwargs_from_cli(args.space, args.preset, args.input))
     recorded = table.space or {}
     if recorded.get("registry"):
         return get_space(recorded["registry"], **recorded.get("kwargs", {}))

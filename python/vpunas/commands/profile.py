@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from vpunas.spaces import space_kwargs_from_cli
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -61,42 +63,11 @@ def _runtime_args(p: argparse.ArgumentParser) -> None:
                         "for --device CPU --threads 1 on a shared, loaded host")
 
 
-def parse_input_size(text) -> tuple:
-    """'224' -> (224, 224); '360x640' -> (360, 640)."""
-    parts = str(text).lower().split("x")
-    try:
-        hw = tuple(int(p) for p in parts)
-    except ValueError:
-        hw = ()
-    if len(hw) == 1:
-        hw = hw * 2
-    if len(hw) != 2 or min(hw) < 1:
-        raise ValueError(f"--input must be N or HxW with positive integers, got {text!r}")
-    return hw
-
-
-def space_kwargs(space: str, preset, input_size) -> dict:
-    """Explicit keyword arguments for vpunas.spaces.get_space."""
-    kw = {}
-    hw = parse_input_size(input_size) if input_size else None
-    if space == "mbconv":
-        kw["preset"] = preset or ("mobilenetv2-224" if hw and hw[0] >= 112 else "small-32")
-    elif preset:
-        kw["preset"] = preset
-    if hw and space == "edsr":
-        kw["input_hw"] = list(hw)
-    elif hw:
-        if hw[0] != hw[1]:
-            raise ValueError(f"search space {space!r} takes square inputs; got {input_size!r}")
-        kw["resolution"] = hw[0]
-    return kw
-
-
 def _run_profile(args) -> int:
     from vpunas.profiling import profiler, runners, validate
     from vpunas.spaces import get_space
 
-    kw = space_kwargs(args.space, args.preset, args.input)
+    kw = space_kwargs_from_cli(args.space, args.preset, args.input)
     space = get_space(args.space, **kw)
     precision = args.precision or ("f32" if args.device.upper().startswith("CPU") else None)
     runner = runners.make_runner(args.runtime, args.device, precision, args.threads, args.clock)

@@ -48,4 +48,38 @@ def get_space(name: str, **kwargs):
     return _REGISTRY[name](**kwargs)
 
 
-__all__ = ["get_space", "list_spaces", "register_space"]
+def parse_input_size(text) -> tuple | None:
+    """'224' -> (224, 224); '360x640' -> (360, 640); None -> None."""
+    if text is None:
+        return None
+    try:
+        hw = tuple(int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        hw = ()
+    if len(hw) == 1:
+        hw = hw * 2
+    if len(hw) != 2 or min(hw) < 1:
+        raise ValueError(f"--input {text!r}: expected N or HxW with positive integers, e.g. 224 or 360x640")
+    return hw
+
+
+def space_kwargs_from_cli(space: str, preset, input_text) -> dict:
+    """Explicit get_space() keyword arguments from the CLI's --space / --preset / --input."""
+    hw = parse_input_size(input_text)
+    if space == "edsr":
+        if preset:
+            raise ValueError("the edsr space has no presets; leave out --preset")
+        return {"input_hw": list(hw)} if hw else {}
+    kw = {}
+    if space == "mbconv":
+        kw["preset"] = preset or ("mobilenetv2-224" if hw is None or hw[0] >= 112 else "small-32")
+    elif preset:
+        kw["preset"] = preset
+    if hw:
+        if hw[0] != hw[1]:
+            raise ValueError(f"the {space} space takes square inputs; got --input {input_text}")
+        kw["resolution"] = hw[0]
+    return kw
+
+
+__all__ = ["get_space", "list_spaces", "register_space", "parse_input_size", "space_kwargs_from_cli"]
