@@ -91,7 +91,7 @@ def _check_positive(op_name: str, **values):
             raise ValueError(f"{op_name}: {name} must be a positive integer, got {v!r}")
 
 
-def _check_choice(op_name: str, name: str, value, choices):
+def check_choice(op_name: str, name: str, value, choices):
     if value not in choices:
         raise ValueError(f"{op_name}: {name} must be one of {', '.join(map(str, choices))}; got {value!r}")
 
@@ -109,8 +109,8 @@ def _prelu_shave_ops(act: str, out_shape: tuple) -> list:
 
 
 def _check_device_dtype(device: str, dtype: str):
-    _check_choice("dpu_layers", "device", device, DEVICES)
-    _check_choice("dpu_layers", "dtype", dtype, DTYPES)
+    check_choice("dpu_layers", "device", device, DEVICES)
+    check_choice("dpu_layers", "dtype", dtype, DTYPES)
 
 
 def _padded(k: int, p: int) -> tuple:
@@ -210,7 +210,7 @@ class Conv2d(OpSpec):
             object.__setattr__(self, "padding", self.kernel // 2)
         _check_positive("Conv2d", in_ch=self.in_ch, out_ch=self.out_ch, kernel=self.kernel, stride=self.stride,
                         in_h=self.in_h, in_w=self.in_w)
-        _check_choice("Conv2d", "act", self.act, ACTIVATIONS)
+        check_choice("Conv2d", "act", self.act, ACTIVATIONS)
         _check_padding("Conv2d", self.kernel, self.padding, self.in_h, self.in_w)
 
     @property
@@ -252,7 +252,7 @@ class DepthwiseConv2d(OpSpec):
     def __post_init__(self):
         _check_positive("DepthwiseConv2d", ch=self.ch, kernel=self.kernel, stride=self.stride, in_h=self.in_h,
                         in_w=self.in_w)
-        _check_choice("DepthwiseConv2d", "act", self.act, ACTIVATIONS)
+        check_choice("DepthwiseConv2d", "act", self.act, ACTIVATIONS)
 
     @property
     def out_shape(self) -> tuple:
@@ -298,7 +298,7 @@ class MBConv(CompositeOp):
     def __post_init__(self):
         _check_positive("MBConv", in_ch=self.in_ch, out_ch=self.out_ch, kernel=self.kernel, expand=self.expand,
                         stride=self.stride, in_h=self.in_h, in_w=self.in_w)
-        _check_choice("MBConv", "act", self.act, ACTIVATIONS)
+        check_choice("MBConv", "act", self.act, ACTIVATIONS)
 
     @property
     def hidden_ch(self) -> int:
@@ -365,7 +365,7 @@ class Pool(OpSpec):
     KEY_TEMPLATE: ClassVar[str] = "pool-{kind}_k{kernel}_s{stride}_p{padding}_c{ch}_{in_h}x{in_w}"
 
     def __post_init__(self):
-        _check_choice("Pool", "kind", self.kind, ("max", "avg"))
+        check_choice("Pool", "kind", self.kind, ("max", "avg"))
         _check_positive("Pool", ch=self.ch, kernel=self.kernel, stride=self.stride, in_h=self.in_h, in_w=self.in_w)
         _check_padding("Pool", self.kernel, self.padding, self.in_h, self.in_w)
 
@@ -448,7 +448,7 @@ class Activation(OpSpec):
     KEY_TEMPLATE: ClassVar[str] = "act-{kind}_c{ch}_{h}x{w}"
 
     def __post_init__(self):
-        _check_choice("Activation", "kind", self.kind, STANDALONE_ACTIVATIONS)
+        check_choice("Activation", "kind", self.kind, STANDALONE_ACTIVATIONS)
         _check_positive("Activation", ch=self.ch, h=self.h, w=self.w)
 
     @property
@@ -478,7 +478,7 @@ class Upsample(OpSpec):
     KEY_TEMPLATE: ClassVar[str] = "upsample-{mode}_x{scale}_c{ch}_{in_h}x{in_w}_ac{align_corners}"
 
     def __post_init__(self):
-        _check_choice("Upsample", "mode", self.mode, ("nearest", "bilinear"))
+        check_choice("Upsample", "mode", self.mode, ("nearest", "bilinear"))
         _check_positive("Upsample", scale=self.scale, ch=self.ch, in_h=self.in_h, in_w=self.in_w)
         if self.mode == "nearest" and self.align_corners:
             raise ValueError("Upsample: align_corners only applies to bilinear mode")

@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..export import register_builder
-from ..ops import Activation, Add, CompositeOp, Conv2d, DepthToSpace, Skip, Upsample
+from ..ops import Activation, Add, CompositeOp, Conv2d, DepthToSpace, Skip, Upsample, check_choice
 from . import register_space
 
 ARCH_FORMAT = "vpunas-arch"
@@ -65,8 +65,7 @@ class ResBlockOp(CompositeOp):
     KEY_TEMPLATE: ClassVar[str] = "edsrres_k{k1}x{k2}_c{ch}_m{mid}_{h}x{w}_act-{act}"
 
     def __post_init__(self):
-        if self.act not in ACTS:
-            raise ValueError(f"ResBlockOp: act must be one of {', '.join(ACTS)}; got {self.act!r}")
+        check_choice("ResBlockOp", "act", self.act, ACTS)
         for k in (self.k1, self.k2):
             if k not in (1, 3, 5, 7):
                 raise ValueError(f"ResBlockOp: kernels must be odd (1, 3, 5, 7); got {k!r}")
@@ -106,8 +105,7 @@ class UpsamplerOp(CompositeOp):
     KEY_TEMPLATE: ClassVar[str] = "edsrup-{mode}_x{scale}_c{ch}_u{up_ch}_o{out_ch}_{h}x{w}"
 
     def __post_init__(self):
-        if self.mode not in UPSAMPLERS:
-            raise ValueError(f"UpsamplerOp: mode must be one of {', '.join(UPSAMPLERS)}; got {self.mode!r}")
+        check_choice("UpsamplerOp", "mode", self.mode, UPSAMPLERS)
         if self.scale not in (2, 3, 4):
             raise ValueError(f"UpsamplerOp: scale must be 2, 3 or 4; got {self.scale!r}")
         if self.up_ch == 0:
