@@ -38,6 +38,16 @@ def main(argv=None) -> int:
                          "i.e. the >= 3x fps goal with a margin)")
     ap.add_argument("--lambda-lat", type=float, default=1.0, help="weight of the hinge latency penalty")
     ap.add_argument("--bench-repeats", type=int, default=5)
+    ap.add_argument("--max-blocks", type=int, default=4, help="searchable residual blocks")
+    ap.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="weight optimizer (search + retrain)")
+    ap.add_argument("--w-lr", type=float, default=0.05, help="supernet weight learning rate")
+    ap.add_argument("--lr", type=float, default=0.05, help="retraining learning rate (both nets)")
+    ap.add_argument("--torch-device", default=None, help="torch device for training (default: cuda if available)")
+    ap.add_argument("--no-export", action="store_true",
+                    help="stop after retraining (e.g. on a GPU host without OpenVINO); rerun with --resume to export and bench")
+    ap.add_argument("--resume", action="store_true",
+                    help="reuse the search checkpoint and retrained nets in --out (same settings), e.g. to export and "
+                         "bench here what a GPU host trained")
     args = ap.parse_args(argv)
 
     import torch
@@ -48,6 +58,7 @@ def main(argv=None) -> int:
     from vpunas.sr import arch_latency, cost_source, run_sr
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch_device = args.torch_device or ("cuda" if torch.cuda.is_available() else "cpu")
     model_dir = args.vpunn_dir if Path(args.vpunn_dir, "vpu_2_7.vpunn").is_file() else None
     if model_dir is None:
         print(f"note: no vpu_2_7.vpunn in {args.vpunn_dir}: latency from the theoretical model", file=sys.stderr)
@@ -57,17 +68,18 @@ def main(argv=None) -> int:
                                cost_source("VPU_2_7", vpunn_model_for("VPU_2_7", model_dir)))["latency_ms"]
         target = round(0.9 * base_ms / 3.0, 2)
         print(f"EDSR3 predicted {base_ms:.2f} ms on VPU 2.7 at 360x640 -> search target {target} ms")
-    search_cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=args.warmup_epochs, batch_size=args.batch_size, w_lr=0.05,
+    search_cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=args.warmup_epochs, batch_size=args.batch_size, w_lr=args.w_lr, optimizer=args.optimizer,
                               weight_decay=0.0, a_lr=args.a_lr, loss="hinge", target_ms=target,
                               lambda_lat=args.lambda_lat,
                               max_steps_per_epoch=args.search_steps)
-    train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.batch_size, lr=0.05, weight_decay=0.0,
-                            max_steps_per_epoch=args.train_steps)
+    train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=0.0,
+                            max_steps_per_epoch=args.train_steps, optimizer=args.optimizer)
     mids = tuple(int(m) for m in args.mids.split(","))
     up_widths = tuple(int(u) for u in args.up_widths.split(","))
-    res = run_sr(args.out, data=args.data, scale=2, width=args.width, max_blocks=4, mids=mids, up_widths=up_widths, model_dir=model_dir,
-                 search_cfg=search_cfg, train_cfg=train_cfg, lr_patch=args.patch, bench_hw=(360, 640),
-                 bench_repeats=args.bench_repeats)
+    res = run_sr(args.out, data=args.data, scale=2, width=args.width, max_blocks=args.max_blocks, mids=mids,
+                 up_widths=up_widths, model_dir=model_dir, search_cfg=search_cfg, train_cfg=train_cfg,
+                 lr_patch=args.patch, bench_hw=(360, 640), export=not args.no_export, bench_repeats=args.bench_repeats,
+                 resume=args.resume, torch_device=torch_device)
     print()
     print(res["table"])
     print(f"\nbicubic: PSNR-Y {res['bicubic']['psnr_y']:.2f} dB, SSIM {res['bicubic']['ssim']:.4f}")

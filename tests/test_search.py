@@ -122,6 +122,20 @@ def test_train_network_learns_tiny_task():
     assert res["top1"] > 60.0  # 3 well-separated classes; chance is 33 %
 
 
+def test_train_network_with_adam_and_unknown_optimizer():
+    from vpunas.export import build_model
+
+    model = build_model(tiny_space().derive([0, 0, 0]))
+    res = train_network(model, ClassificationTask(), tiny_data(96), tiny_data(48, seed=5),
+                        TrainConfig(epochs=4, batch_size=16, lr=0.01, optimizer="adam"), progress=False)
+    assert res["top1"] > 60.0
+    with pytest.raises(ValueError, match="unknown weight optimizer 'lamb'; use one of sgd, adam"):
+        train_network(model, ClassificationTask(), tiny_data(16), tiny_data(16), TrainConfig(optimizer="lamb"),
+                      progress=False)
+    with pytest.raises(ValueError, match="unknown weight optimizer"):
+        SearchConfig(optimizer="rmsprop").validate()
+
+
 def test_fashion_mnist_reader(tmp_path):
     from vpunas.data.fashion_mnist import FASHION_MNIST_DIR, FashionMNIST, load_fashion_mnist
 

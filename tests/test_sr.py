@@ -249,6 +249,26 @@ def test_run_sr_end_to_end_tiny(tmp_path):
     assert (tmp_path / "report.png").is_file() and (tmp_path / "models" / "searched.xml").is_file()
 
 
+def test_run_sr_resume_reuses_retrained_nets(tmp_path):
+    """A GPU host trains (no export), this host resumes: same nets, no retraining; another recipe retrains."""
+    from vpunas.search import SearchConfig, TrainConfig
+    from vpunas.sr import run_sr
+
+    kw = dict(width=16, max_blocks=1, kernels=(1,), mids=(16,), acts=("relu",), upsamplers=("nearest",),
+              bench_hw=(12, 16), lr_patch=8, quiet=True,
+              search_cfg=SearchConfig(epochs=1, warmup_epochs=0, batch_size=2, max_steps_per_epoch=2))
+    first = run_sr(tmp_path, export=False, train_cfg=TrainConfig(epochs=1, batch_size=2, max_steps_per_epoch=3), **kw)
+    weights = tmp_path / "models" / "EDSR3-baseline.pt"
+    stamp = weights.stat().st_mtime_ns
+    again = run_sr(tmp_path, export=False, resume=True,
+                   train_cfg=TrainConfig(epochs=1, batch_size=2, max_steps_per_epoch=3), **kw)
+    assert weights.stat().st_mtime_ns == stamp
+    assert [r["psnr_y"] for r in again["rows"]] == [r["psnr_y"] for r in first["rows"]]
+    run_sr(tmp_path, export=False, resume=True, train_cfg=TrainConfig(epochs=1, batch_size=2, max_steps_per_epoch=4),
+           **kw)
+    assert weights.stat().st_mtime_ns != stamp  # a different recipe is not silently reused
+
+
 @pytest.mark.parametrize("scale", [3, 4])
 def test_scales_3_and_4(scale):
     space = _tiny_space(scale=scale)

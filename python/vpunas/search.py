@@ -36,6 +36,20 @@ from .data.loaders import epoch_loader
 from .supernet import ArchParameters
 
 LOSS_FORMS = ("add", "mul", "hinge")
+WEIGHT_OPTIMIZERS = ("sgd", "adam")
+
+
+def check_optimizer(name: str) -> None:
+    if name not in WEIGHT_OPTIMIZERS:
+        raise ValueError(f"unknown weight optimizer {name!r}; use one of {', '.join(WEIGHT_OPTIMIZERS)}")
+
+
+def weight_optimizer(params, name: str, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
+    """SGD + Nesterov (ProxylessNAS, classification) or Adam (the usual recipe for SR nets, which have no BN)."""
+    check_optimizer(name)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
 
 
 class Task(Protocol):
@@ -105,6 +119,7 @@ class SearchConfig:
     batch_size: int = 64
     w_lr: float = 0.05
     w_momentum: float = 0.9
+    optimizer: str = "sgd"  # weight optimizer: 'sgd' or 'adam'
     weight_decay: float = 4e-5  # lambda_1
     a_lr: float = 0.01
     arch_every: int = 1  # an architecture step after every `arch_every` weight steps
@@ -120,6 +135,7 @@ class SearchConfig:
     max_steps_per_epoch: int | None = None
 
     def validate(self) -> None:
+        check_optimizer(self.optimizer)
         if self.loss not in LOSS_FORMS:
             raise ValueError(f"unknown latency loss form {self.loss!r}; use one of {', '.join(LOSS_FORMS)}")
         if self.loss in ("mul", "hinge") or self.auto_lambda:
@@ -200,8 +216,8 @@ class ProxylessSearch:
             self.model = nn.parallel.DistributedDataParallel(
                 self.net, device_ids=[self.dev.index] if self.dev.type == "cuda" else None,
                 find_unused_parameters=True)
-        self.w_opt = torch.optim.SGD(self.net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
-                                     nesterov=True, weight_decay=config.weight_decay)
+        self.w_opt = weight_optimizer(self.net.parameters(), config.optimizer, config.w_lr, config.w_momentum,
+                                      config.weight_decay)
         # beta1 = 0 as in ProxylessNAS: no momentum leaks updates into paths that were not sampled.
         self.a_opt = torch.optim.Adam([self.arch.alpha], lr=config.a_lr, betas=(0.0, 0.999), eps=1e-8)
         self.gen = torch.Generator().manual_seed(config.seed + 12345)
@@ -385,18 +401,19 @@ class TrainConfig:
     label_smoothing: float = 0.0
     seed: int = 0
     max_steps_per_epoch: int | None = None
+    optimizer: str = "sgd"  # 'sgd' (Nesterov) or 'adam'
 
 
 def train_network(model: nn.Module, task: Task, train_set, test_set, cfg: TrainConfig, desc: str = "train",
                   progress: bool = True, torch_device: str | torch.device = "cpu") -> dict:
-    """SGD + Nesterov + cosine schedule; returns {'history': [...], metric_name: final test metric}."""
+    """`cfg.optimizer` (SGD + Nesterov or Adam) with a cosine schedule; returns {'history': [...],
+    metric_name: final test metric}."""
     from tqdm import tqdm
 
     torch.manual_seed(cfg.seed)
     dev = torch.device(torch_device)
     model.to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
-                          weight_decay=cfg.weight_decay)
+    opt = weight_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     steps = len(train_set) // cfg.batch_size
     if cfg.max_steps_per_epoch:
         steps = min(steps, cfg.max_steps_per_epoch)

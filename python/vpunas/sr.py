@@ -169,6 +169,19 @@ def _comparison(searched: dict, base: dict) -> list[str]:
     return out
 
 
+def _load_retrained(models_dir: Path, name: str, arch: dict, train_cfg) -> tuple | None:
+    """(model, {'history'}) of a net retrained earlier with the same architecture and recipe, else None."""
+    from .export import load_arch, load_model
+
+    files = [models_dir / f"{name}{ext}" for ext in (".arch.json", ".pt", ".train.json")]
+    if not all(f.is_file() for f in files):
+        return None
+    info = json.loads(files[2].read_text())
+    if load_arch(files[0]).get("block_strings") != arch["block_strings"] or info.get("train_cfg") != asdict(train_cfg):
+        return None  # another net or recipe: retrain
+    return load_model(files[0], files[1]), {"history": info.get("history", [])}
+
+
 def run_sr(out_dir: str | Path, *, data: str | Path | None = None, scale: int = 2, width: int = 32,
            max_blocks: int = 4, kernels=(1, 3, 5), mids=(16, 32), acts=("relu", "leaky_relu"),
            upsamplers=("nearest", "bilinear", "d2s"), up_widths=(16,), bench_hw=(360, 640), model_dir: str | Path | None = None,
@@ -241,19 +254,26 @@ def run_sr(out_dir: str | Path, *, data: str | Path | None = None, scale: int = 
         nets.append(("EDSR3-baseline", edsr3_baseline(scale), True))
     rows = []
     for name, arch, is_baseline in nets:
-        torch.manual_seed(train_cfg.seed)  # same init / data order recipe for every net
-        model = EdsrNet(arch)
-        trained = train_network(model, task, retrain_set, monitor_set, train_cfg, desc=f"retrain {name}",
-                                progress=not quiet, torch_device=torch_device)
+        a = arch.to_dict(bench_hw)
+        trained = _load_retrained(out_dir / "models", name, a, train_cfg) if resume else None
+        if trained is not None:
+            model, trained = trained
+            _log(f"{name}: retrained weights from {out_dir / 'models'} (--resume)", quiet)
+        else:
+            torch.manual_seed(train_cfg.seed)  # same init / data order recipe for every net
+            model = EdsrNet(arch)
+            trained = train_network(model, task, retrain_set, monitor_set, train_cfg, desc=f"retrain {name}",
+                                    progress=not quiet, torch_device=torch_device)
+            save_model(model, a, out_dir / "models", name)
+            (out_dir / "models" / f"{name}.train.json").write_text(
+                json.dumps({"train_cfg": asdict(train_cfg), "history": trained["history"]}, indent=1))
         quality = evaluate_sr(model, eval_pairs, scale)
         lat = arch_latency(arch, bench_hw, source)
-        a = arch.to_dict(bench_hw)
         row = {"name": name, "is_baseline": is_baseline, "blocks": " ".join(arch.block_strings()[1:]),
                "psnr_y": quality["psnr_y"], "ssim": quality["ssim"], "per_image": quality["per_image"],
                "params": int(sum(p.numel() for p in model.parameters())), "gmacs": a["macs"] / 1e9,
                "lat_VPU_2_7_ms": lat["latency_ms"], "fps_VPU_2_7": lat["fps"], "dsp_ms": lat["dsp_ms"],
                "dsp_layers": lat["dsp_layers"], "train_history": trained["history"]}
-        save_model(model, a, out_dir / "models", name)
         if export:
             onnx_path, xml_path = out_dir / "models" / f"{name}.onnx", out_dir / "models" / f"{name}.xml"
             in_size = (3, *bench_hw)

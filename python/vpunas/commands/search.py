@@ -11,7 +11,9 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int, default=6, help="search epochs (default 6)")
     g.add_argument("--warmup-epochs", type=int, default=1, help="weight-only epochs first (default 1)")
     g.add_argument("--batch-size", type=int, default=64)
-    g.add_argument("--w-lr", type=float, default=0.05, help="weight learning rate (SGD, cosine)")
+    g.add_argument("--w-lr", type=float, default=0.05, help="weight learning rate (cosine schedule)")
+    g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                   help="weight optimizer of the search and the retraining (SGD + Nesterov, or Adam)")
     g.add_argument("--a-lr", type=float, default=0.01, help="architecture learning rate (Adam, beta1=0)")
     g.add_argument("--arch-every", type=int, default=1, help="an architecture step every N weight steps")
     g.add_argument("--weight-decay", type=float, default=4e-5, help="lambda_1 (L2 on the weights)")
@@ -40,7 +42,7 @@ def _search_config(args):
     from ..search import SearchConfig
 
     return SearchConfig(epochs=args.epochs, warmup_epochs=args.warmup_epochs, batch_size=args.batch_size,
-                        w_lr=args.w_lr, a_lr=args.a_lr, arch_every=args.arch_every, weight_decay=args.weight_decay,
+                        w_lr=args.w_lr, optimizer=args.optimizer, a_lr=args.a_lr, arch_every=args.arch_every, weight_decay=args.weight_decay,
                         loss=args.loss, lambda_lat=args.lambda_lat, target_ms=args.target_ms, beta=args.beta,
                         auto_lambda=args.auto_lambda, lambda_on=args.lambda_on, seed=args.seed, max_steps_per_epoch=args.max_steps)
 
@@ -73,7 +75,8 @@ def _run_classification(args) -> int:
         torch.set_num_threads(args.threads)
     torch_device = _init_distributed()
     train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.train_batch_size, lr=args.train_lr,
-                            weight_decay=args.weight_decay, seed=args.seed, max_steps_per_epoch=args.train_max_steps)
+                            weight_decay=args.weight_decay, seed=args.seed, max_steps_per_epoch=args.train_max_steps,
+                            optimizer=args.optimizer)
     try:
         run_classification(args.out, data=args.data, preset=args.space, resolution=args.resolution,
                            in_ch=args.in_ch, width_mult=args.width_mult, device=args.device,

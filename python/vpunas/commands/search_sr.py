@@ -25,7 +25,8 @@ def _run_sr(args) -> int:
     torch_device = _init_distributed()
     search_cfg: SearchConfig = _search_config(args)
     train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.train_batch_size, lr=args.train_lr,
-                            weight_decay=args.weight_decay, seed=args.seed, max_steps_per_epoch=args.train_max_steps)
+                            weight_decay=args.weight_decay, seed=args.seed, max_steps_per_epoch=args.train_max_steps,
+                            optimizer=args.optimizer)
     h, w = args.bench_size
     run_sr(args.out, data=args.data, scale=args.scale, width=args.width, max_blocks=args.max_blocks,
            kernels=args.kernels, mids=args.mids, acts=args.acts, upsamplers=args.upsamplers,
