@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vpunas.commands.profile import space_kwargs
+from vpunas.spaces import space_kwargs_from_cli as space_kwargs
 from vpunas.profiling import profiler, runners, validate
 from vpunas.spaces import get_space
 
@@ -63,11 +63,11 @@ def main() -> None:
                     help="cpu (default here: process CPU time, immune to other processes on a shared host) or wall")
     ap.add_argument("--estimator", choices=("median", "min"), default="min")
     ap.add_argument("--stack", type=int, default=8)
-    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=3, help="timed calls per graph per round")
+    ap.add_argument("--rounds", type=int, default=20, help="interleaved rounds (profiling and validation)")
     ap.add_argument("--samples", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-dir", default="profile_cpu_out")
-    ap.add_argument("--rounds", type=int, default=2, help="validation passes over all subnets")
     args = ap.parse_args()
 
     out = Path(args.out_dir)
@@ -84,9 +84,10 @@ def main() -> None:
     tables = {}
     for label, stack in ((f"stacked N={args.stack}", args.stack), ("naive N=1", 1)):
         t0 = time.perf_counter()
-        settings = profiler.ProfileSettings(stack=stack, warmup=5, repeats=args.repeats, max_spread=0.05, retries=2,
-                                            estimator=args.estimator)
-        path = out / f"{args.runtime}_{args.device}_{args.input}_{args.clock}_{args.estimator}_stack{stack}.json"
+        settings = profiler.ProfileSettings(stack=stack, warmup=5, repeats=args.repeats, rounds=args.rounds,
+                                            max_spread=0.05, retries=2, estimator=args.estimator)
+        path = out / (f"{args.runtime}_{args.device}_{args.input}_{args.clock}_{args.estimator}_r{args.rounds}"
+                      f"_stack{stack}.json")
         tables[label] = profiler.profile_ops(ops, runner, settings, path, extra_source=extra,
                                              space_meta=profiler.space_meta(space))
         print(f"{label}: {path} in {time.perf_counter() - t0:.0f} s; {spread_summary(tables[label])}")
@@ -96,10 +97,9 @@ def main() -> None:
           f"threads {src['threads']}")
 
     t0 = time.perf_counter()
-    vsettings = profiler.ProfileSettings(warmup=3, repeats=20, max_spread=0.05, retries=1, seed=args.seed,
-                                        estimator=args.estimator)
-    result = validate.validate_tables(space, tables, runner, args.samples, args.seed, vsettings,
-                                      rounds=args.rounds)
+    vsettings = profiler.ProfileSettings(warmup=3, repeats=args.repeats, rounds=args.rounds, max_spread=0.05,
+                                         retries=1, seed=args.seed, estimator=args.estimator)
+    result = validate.validate_tables(space, tables, runner, args.samples, args.seed, vsettings)
     print(f"validation on {args.samples} subnets in {time.perf_counter() - t0:.0f} s")
     print(result.table_text())
     png = out / f"validation_{args.runtime}_{args.device}_{args.input}_{args.clock}_{args.estimator}.png"

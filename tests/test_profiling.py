@@ -219,15 +219,19 @@ class FakeRunner:
         init = {t.name: tuple(t.dims) for t in model.graph.initializer}
         return cls.OVERHEAD + cls.boundary(model) + sum(cls.node_cost(n, init) for n in model.graph.node)
 
-    def measure(self, model_bytes, inputs, warmup, repeats):
-        self.calls += 1
-        if self.interrupt_after is not None and self.calls > self.interrupt_after:
-            raise KeyboardInterrupt
+    def prepare(self, model_bytes, inputs):
+        """The 'prepared call' of the fake runtime is the graph's exact cost."""
         model = onnx.load_from_string(model_bytes)
         if self.fail_on and any(n.op_type == self.fail_on for n in model.graph.node):
             raise CompileError(f"fake runtime: {self.fail_on} is not supported")
-        base = self.cost(model)
-        return base * (1 + self.jitter * np.linspace(-1, 1, repeats))
+        return self.cost(model)
+
+    def time_interleaved(self, calls, rounds, repeats, warmup=0):
+        self.calls += len(calls)  # graph timings
+        if self.interrupt_after is not None and self.calls > self.interrupt_after:
+            raise KeyboardInterrupt
+        jitter = 1 + self.jitter * np.linspace(-1, 1, rounds * repeats).reshape(rounds, repeats)
+        return np.array([c * jitter for c in calls])
 
     def info(self):
         return {"runtime": "fake 1.0", "device": "CPU", "precision": "f32", "threads": 1}
@@ -284,7 +288,7 @@ def test_noisy_entries_are_retried_and_flagged(tmp_path):
     table = profiler.profile_ops([op], runner, settings, None, progress=False)
     e = {e["key"]: e for e in table["entries"]}[op.key]
     assert e["status"] == "noisy" and "3 attempts" in e["note"] and e["spread"] > 0.05
-    # op stack, the two filler stacks of the boundary and the overhead graph, each tried 1 + 2 times
+    # op stack, the two filler stacks of the boundary and the overhead graph, each timed in 1 + 2 sessions
     assert runner.calls == 4 * 3
 
 
@@ -301,7 +305,7 @@ def test_failed_op_is_marked_and_rest_produced(tmp_path):
 
 def test_resume_keeps_measured_entries(tmp_path):
     out = tmp_path / "lut.json"
-    settings = profiler.ProfileSettings(stack=4, warmup=0, repeats=3)
+    settings = profiler.ProfileSettings(stack=4, warmup=0, repeats=3, batch=2)  # checkpoint every 2 ops
     with pytest.raises(KeyboardInterrupt):
         profiler.profile_ops(TINY_OPS, FakeRunner(interrupt_after=9), settings, out, progress=False)
     partial = profiler.read_lut_json(out)
@@ -317,8 +321,8 @@ def test_resume_keeps_measured_entries(tmp_path):
     assert runner.calls < fresh.calls  # the rerun measured only what was missing
     # Other settings do not silently mix with the old entries.
     with pytest.raises(profiler.LutFileError, match="other settings.*stack"):
-        profiler.profile_ops(TINY_OPS, FakeRunner(), profiler.ProfileSettings(stack=2, warmup=0, repeats=3), out,
-                             progress=False)
+        profiler.profile_ops(TINY_OPS, FakeRunner(), profiler.ProfileSettings(stack=2, warmup=0, repeats=3, batch=2),
+                             out, progress=False)
 
 
 def test_json_round_trip_and_corrupt_files(tmp_path):
@@ -397,10 +401,9 @@ def test_validation_with_additive_runner_is_exact(tmp_path):
                                profiler.ProfileSettings(stack=1, warmup=0, repeats=3, subtract_overhead=False),
                                None, progress=False)
     res = validate.validate_tables(space, {"stacked": stacked, "naive raw": raw}, FakeRunner(), samples=6,
-                                   settings=profiler.ProfileSettings(warmup=0, repeats=3), progress=False,
-                                   rounds=2)
+                                   settings=profiler.ProfileSettings(warmup=0, repeats=3, rounds=2), progress=False)
     assert res.metrics["stacked"]["mape_pct"] < 1e-6
-    assert res.metrics[validate.RETEST_LABEL]["mape_pct"] < 1e-9  # the fake runner is noiseless
+    assert res.metrics[validate.NOISE_LABEL]["mape_pct"] < 1e-9  # the fake runner is noiseless
     # Naive timing counts the call overhead and boundary conversion once per op: always over-predicts.
     assert res.metrics["naive raw"]["bias_pct"] > 5 and res.boundary_ms > 0
     png = tmp_path / "scatter.png"
@@ -489,3 +492,85 @@ def test_space_kwargs_from_cli_input():
     assert space_kwargs("edsr", None, "360x640") == {"input_hw": [360, 640]}
     with pytest.raises(ValueError, match="HxW"):
         space_kwargs("mbconv", None, "big")
+
+
+# ------------------------------------------------------------------------------------- interleaved timing
+def test_time_interleaved_visits_every_call_each_round_in_alternating_order():
+    log = []
+    calls = [lambda i=i: log.append(i) for i in range(3)]
+    times = runners.time_interleaved(calls, rounds=3, repeats=2, warmup=1)
+    assert times.shape == (3, 3, 2) and np.all(times >= 0)
+    warm, body = log[:3], log[3:]
+    assert warm == [0, 1, 2]
+    # each visit: one untimed call + 2 timed ones; rounds alternate direction
+    visits = [body[i] for i in range(0, len(body), 3)]
+    assert visits == [0, 1, 2, 2, 1, 0, 0, 1, 2]
+    assert all(body[i] == body[i + 1] == body[i + 2] for i in range(0, len(body), 3))
+    with pytest.raises(ValueError, match="rounds and repeats"):
+        runners.time_interleaved(calls, rounds=0, repeats=2)
+
+
+class DriftRunner(FakeRunner):
+    """Exact graph costs times a host slowdown that changes between rounds (a slow drift of the load)."""
+
+    def time_interleaved(self, calls, rounds, repeats, warmup=0):
+        self.calls += len(calls)
+        slow = 1 + 0.5 * (np.arange(rounds) % 3 == 1)  # every third round 1.5x slower for every graph
+        return np.array([c * np.repeat(slow[:, None], repeats, axis=1) for c in calls])
+
+
+def test_time_graphs_per_round_values_and_failures():
+    ok = onnx_ops.chain_graph([O.Conv2d(8, 8, 3, 1, 4, 4)])
+    bad = onnx_ops.chain_graph([O.Upsample("bilinear", 2, 8, 4, 4)])
+    settings = profiler.ProfileSettings(warmup=0, repeats=2, rounds=6, max_spread=10, estimator="min")
+    t_ok, t_bad = profiler.time_graphs(DriftRunner(fail_on="Resize"), [ok, bad], settings)
+    assert isinstance(t_bad, CompileError) and "Resize" in str(t_bad)
+    cost = FakeRunner.cost(ok)
+    assert t_ok.value_ms == pytest.approx(cost)  # min over the rounds: the unloaded cost
+    assert t_ok.round_ms == pytest.approx((cost, 1.5 * cost, cost, cost, 1.5 * cost, cost))
+    assert t_ok.n == 12 and not t_ok.noisy
+
+
+def test_profile_session_interleaves_op_filler_boundary_and_overhead_graphs():
+    """One session per batch: every graph an entry needs is timed in the same interleaved call."""
+    class CountingRunner(FakeRunner):
+        def __init__(self):
+            super().__init__()
+            self.sessions = []
+
+        def time_interleaved(self, calls, rounds, repeats, warmup=0):
+            self.sessions.append(len(calls))
+            return super().time_interleaved(calls, rounds, repeats, warmup)
+
+    runner = CountingRunner()
+    settings = profiler.ProfileSettings(stack=4, warmup=0, repeats=2, rounds=2, batch=4)
+    table = profiler.profile_ops(TINY_OPS, runner, settings, None, progress=False)
+    # 7 ops in batches of 4 -> 2 sessions, each timing all its graphs together
+    assert len(runner.sessions) == 2 and min(runner.sessions) > 4
+    assert table["source"]["rounds"] == 2 and table["source"]["timing"] == "interleaved rounds"
+    # A load drift shared by the graphs of a session cancels out of the min estimator exactly.
+    mins = profiler.profile_ops(TINY_OPS, DriftRunner(), profiler.ProfileSettings(
+        stack=4, warmup=0, repeats=2, rounds=3, estimator="min"), None, progress=False)
+    by_key = {x["key"]: x for x in mins["entries"]}
+    for op in TINY_OPS:
+        if not stacking.is_zero_cost(op):
+            assert by_key[op.key]["latency_ms"] == pytest.approx(true_cost(op), abs=1e-6), op.key
+
+
+def test_split_half_noise_ceiling():
+    rounds = np.array([[1.0, 1.1, 1.2, 1.1], [2.0, 2.0, 2.0, 2.0], [3.0, 2.7, 3.0, 2.7]])
+    m = validate.split_half_noise(rounds, "median")  # odd rounds [1.1, 2.0, 2.7] vs even [1.1, 2.0, 3.0]
+    assert m["mape_pct"] == pytest.approx((0 + 0 + 10) / 3)
+    assert m["spearman"] == pytest.approx(1.0)
+    # min: odd [1.1, 2.0, 2.7] vs even [1.0, 2.0, 3.0]
+    assert validate.split_half_noise(rounds, "min")["mape_pct"] == pytest.approx((10 + 0 + 10) / 3)
+    with pytest.raises(ValueError, match=">= 2 rounds"):
+        validate.split_half_noise(rounds[:, :1])
+
+
+def test_settings_reject_too_few_timed_calls():
+    with pytest.raises(ValueError, match="rounds \\* repeats >= 3"):
+        profiler.ProfileSettings(repeats=1, rounds=2)
+    with pytest.raises(ValueError, match="batch"):
+        profiler.ProfileSettings(batch=0)
+    assert profiler.ProfileSettings(repeats=1, rounds=3).rounds == 3

@@ -20,8 +20,12 @@ def register(subparsers) -> None:
     p.add_argument("--input", default=None, help="input resolution of the space: N or HxW (e.g. 224, 360x640)")
     _runtime_args(p)
     p.add_argument("--stack", type=int, default=8, help="stack size N (1 = naive single-op timing)")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5, help="untimed calls per graph before the first round")
+    p.add_argument("--repeats", type=int, default=3, help="timed calls per graph per round")
+    p.add_argument("--rounds", type=int, default=10,
+                   help="interleaved rounds: each round visits every graph of a batch (drift hits all alike)")
+    p.add_argument("--batch", type=int, default=16, help="ops timed together in one interleaved session "
+                                                          "(the file is checkpointed after each)")
     p.add_argument("--max-spread", type=float, default=0.05,
                    help="relative IQR above which a graph is re-measured and then flagged noisy")
     p.add_argument("--retries", type=int, default=2)
@@ -43,10 +47,10 @@ def register(subparsers) -> None:
     v.add_argument("--samples", type=int, default=50)
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--warmup", type=int, default=3)
-    v.add_argument("--repeats", type=int, default=15)
-    v.add_argument("--rounds", type=int, default=2,
-                   help="passes over all subnets (combined per subnet); with >= 2 the table also shows how "
-                        "well pass 2 predicts pass 1, the noise ceiling of this machine")
+    v.add_argument("--repeats", type=int, default=3, help="timed calls per subnet per round")
+    v.add_argument("--rounds", type=int, default=10,
+                   help="interleaved rounds over all subnets (combined per subnet); with >= 2 the table also "
+                        "scores the odd rounds against the even ones: the noise ceiling of this machine")
     v.add_argument("--png", default=None, help="scatter plot path (default: LUT name + _validation.png)")
     v.add_argument("--csv", default=None, help="optional per-subnet CSV")
     v.set_defaults(func=_run_validate)
@@ -72,7 +76,7 @@ def _run_profile(args) -> int:
     precision = args.precision or ("f32" if args.device.upper().startswith("CPU") else None)
     runner = runners.make_runner(args.runtime, args.device, precision, args.threads, args.clock)
     settings = profiler.ProfileSettings(stack=args.stack, warmup=args.warmup, repeats=args.repeats,
-                                        max_spread=args.max_spread, retries=args.retries,
+                                        rounds=args.rounds, batch=args.batch, max_spread=args.max_spread, retries=args.retries,
                                         subtract_overhead=not args.no_overhead, estimator=args.estimator)
     ops = validate.space_ops(space)
     extra = {"space": args.space, "space_kwargs": kw, "space_name": getattr(space, "name", args.space)}
@@ -122,9 +126,9 @@ def _run_validate(args) -> int:
     runner = runners.make_runner(runners.runtime_from_label(src["runtime"]), src["device"],
                                  src.get("precision_requested"), src.get("threads_requested"),
                                  src.get("clock", "wall"))
-    settings = profiler.ProfileSettings(warmup=args.warmup, repeats=args.repeats, max_spread=0.05, retries=1,
-                                        seed=args.seed, estimator=src.get("estimator", "median"))
-    result = validate.validate_tables(space, tables, runner, args.samples, args.seed, settings, rounds=args.rounds)
+    settings = profiler.ProfileSettings(warmup=args.warmup, repeats=args.repeats, rounds=args.rounds, max_spread=0.05,
+                                        retries=1, seed=args.seed, estimator=src.get("estimator", "median"))
+    result = validate.validate_tables(space, tables, runner, args.samples, args.seed, settings)
     print(result.table_text())
     png = args.png or str(Path(args.lut).with_suffix("")) + "_validation.png"
     validate.scatter_png(result, png, f"{src['runtime']} {src['device']} {src.get('precision')}, "

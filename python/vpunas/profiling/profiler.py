@@ -25,22 +25,29 @@ LUT_FORMAT = "vpunas-lut"
 LUT_VERSION = 1
 # Source fields that must match for a rerun to resume an existing partial table.
 _RESUME_FIELDS = ("runtime", "device", "precision_requested", "threads_requested", "clock", "stack", "warmup",
-                  "repeats", "overhead_subtracted", "boundary_subtracted", "seed", "estimator")
+                  "repeats", "rounds", "overhead_subtracted", "boundary_subtracted", "seed", "estimator")
 
 
 @dataclass(frozen=True)
 class ProfileSettings:
-    """How each graph is timed. `max_spread` is the relative inter-quartile range (IQR / median) of the
-    per-call times above which a graph is re-measured (up to `retries` more times) and then flagged.
+    """How graphs are timed: in `rounds` interleaved rounds (runners.time_interleaved), each visit of a
+    graph one untimed call and `repeats` timed ones; `warmup` untimed calls per graph before round 1.
+    Profiling times `batch` ops per interleaved session (plus the overhead, boundary and filler graphs
+    they need) and checkpoints after each session.
 
-    estimator: "median" of the calls of the steadiest attempt, or "min" over all calls of all attempts.
-    Interference from other processes only ever slows a call down, so on a shared, loaded host the
-    minimum is the more reproducible estimate of an op's own cost (timeit's reasoning); tables and
-    their validation must use the same estimator."""
+    `max_spread` is the relative inter-quartile range (IQR / median) of a graph's timed calls above
+    which it is re-timed (up to `retries` more sets of rounds) and then flagged.
+
+    estimator: "median" of the timed calls of the steadiest attempt, or "min" over all calls of all
+    attempts. Interference from other processes only ever slows a call down, so on a shared, loaded
+    host the minimum is the more reproducible estimate of an op's own cost (timeit's reasoning);
+    tables and their validation must use the same estimator."""
 
     stack: int = 8
     warmup: int = 5
-    repeats: int = 20
+    repeats: int = 3
+    rounds: int = 10
+    batch: int = 16
     max_spread: float = 0.05
     retries: int = 2
     subtract_overhead: bool = True
@@ -53,8 +60,11 @@ class ProfileSettings:
             raise ValueError(f"unknown estimator {self.estimator!r}; use one of {', '.join(ESTIMATORS)}")
         if self.stack < 1:
             raise ValueError(f"stack size must be >= 1, got {self.stack}")
-        if self.repeats < 3:
-            raise ValueError(f"repeats must be >= 3 for a median and spread, got {self.repeats}")
+        if self.repeats < 1 or self.rounds < 1 or self.rounds * self.repeats < 3:
+            raise ValueError(f"need repeats >= 1, rounds >= 1 and rounds * repeats >= 3 timed calls for a median "
+                             f"and spread, got repeats={self.repeats}, rounds={self.rounds}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be >= 1, got {self.batch}")
         if self.warmup < 0 or self.retries < 0:
             raise ValueError("warmup and retries must be >= 0")
         if not self.max_spread > 0:
@@ -69,6 +79,7 @@ class GraphTiming:
     n: int
     attempts: int
     noisy: bool
+    round_ms: tuple = ()  # the estimator over each round's calls (kept attempt), in round order
 
 
 def summarize(times_ms: np.ndarray) -> tuple[float, float, float]:
@@ -80,23 +91,77 @@ def summarize(times_ms: np.ndarray) -> tuple[float, float, float]:
     return med, iqr / 1.349, (iqr / med if med > 0 else math.inf)
 
 
-def time_graph(runner, model, settings: ProfileSettings, inputs: Optional[dict] = None) -> GraphTiming:
-    """Median time of one graph; re-measured while its spread exceeds `max_spread` (best attempt kept)."""
-    model_bytes = model.SerializeToString()
-    if inputs is None:
-        inputs = onnx_ops.random_inputs(model, settings.seed)
-    best, fastest = None, math.inf
+def _estimate(times_ms: np.ndarray, estimator: str, axis=None):
+    return np.min(times_ms, axis=axis) if estimator == "min" else np.median(times_ms, axis=axis)
+
+
+def _time_prepared(runner, calls: dict, settings: ProfileSettings, warmup: int) -> tuple[dict, dict]:
+    """Time prepared calls (id -> call) interleaved: (id -> ms array [rounds, repeats], id -> CompileError).
+    A graph that fails at inference is found by running each alone once, and the rest re-timed."""
+    calls, failed = dict(calls), {}
+    while calls:
+        ids = list(calls)
+        try:
+            times = runner.time_interleaved([calls[i] for i in ids], settings.rounds, settings.repeats, warmup)
+            return dict(zip(ids, times)), failed
+        except CompileError:
+            for i in ids:
+                try:
+                    runner.time_interleaved([calls[i]], 1, 1, 0)
+                except CompileError as exc:
+                    failed[i] = exc
+                    del calls[i]
+            if not failed:
+                raise
+    return {}, failed
+
+
+def time_graphs(runner, models: Sequence, settings: ProfileSettings, inputs: Optional[Sequence] = None) -> list:
+    """Time several graphs in one interleaved session: a GraphTiming per model, or the CompileError of a
+    graph that failed to compile or run. Graphs whose spread exceeds `max_spread` are re-timed (up to
+    `retries` more sets of rounds, interleaved among themselves); the steadiest attempt is kept."""
+    results: list = [None] * len(models)
+    calls = {}
+    for i, model in enumerate(models):
+        try:
+            feeds = inputs[i] if inputs is not None else onnx_ops.random_inputs(model, settings.seed)
+            calls[i] = runner.prepare(model.SerializeToString(), feeds)
+        except CompileError as exc:
+            results[i] = exc
+    best, fastest, attempts = {}, {}, {}
+    pending = dict(calls)
     for attempt in range(1, settings.retries + 2):
-        times = runner.measure(model_bytes, inputs, settings.warmup, settings.repeats)
-        fastest = min(fastest, float(np.min(times)))
-        med, std, spread = summarize(times)
-        if best is None or spread < best[2]:
-            best = (med, std, spread)
-        if spread <= settings.max_spread:
+        if not pending:
             break
-    med, std, spread = best
-    value = fastest if settings.estimator == "min" else med
-    return GraphTiming(value, std, spread, settings.repeats * attempt, attempt, spread > settings.max_spread)
+        times, failed = _time_prepared(runner, pending, settings, settings.warmup if attempt == 1 else 0)
+        for i, exc in failed.items():
+            results[i] = exc
+        for i, t in times.items():
+            attempts[i] = attempt
+            fastest[i] = min(fastest.get(i, math.inf), float(np.min(t)))
+            med, std, spread = summarize(t)
+            if i not in best or spread < best[i][2]:
+                best[i] = (med, std, spread, tuple(float(v) for v in _estimate(t, settings.estimator, axis=1)))
+        pending = {i: calls[i] for i in times if best[i][2] > settings.max_spread}
+    for i, (med, std, spread, rounds) in best.items():
+        if results[i] is not None:
+            continue
+        value = fastest[i] if settings.estimator == "min" else med
+        results[i] = GraphTiming(value, std, spread, settings.rounds * settings.repeats * attempts[i], attempts[i],
+                                 spread > settings.max_spread, rounds)
+    return results
+
+
+def time_graph(runner, model, settings: ProfileSettings, inputs: Optional[dict] = None) -> GraphTiming:
+    """One graph alone (time_graphs of one model); raises its CompileError."""
+    (t,) = time_graphs(runner, [model], settings, None if inputs is None else [inputs])
+    if isinstance(t, CompileError):
+        raise t
+    return t
+
+
+def _shape_key(shape) -> str:
+    return "x".join(map(str, shape))
 
 
 def _shapes_key(shapes: dict) -> str:
@@ -159,6 +224,7 @@ class Profiler:
         self.entries: dict[str, dict] = {}
         self.overheads: dict[str, float] = {}
         self.boundaries: dict[str, float] = {}
+        self.failures: dict[tuple, CompileError] = {}  # overhead / boundary graphs that failed
         info = runner.info()
         self.source = {
             "kind": "measured",
@@ -172,6 +238,9 @@ class Profiler:
             "stack": settings.stack,
             "warmup": settings.warmup,
             "repeats": settings.repeats,
+            "rounds": settings.rounds,
+            "batch": settings.batch,
+            "timing": "interleaved rounds",
             "max_spread": settings.max_spread,
             "retries": settings.retries,
             "overhead_subtracted": settings.subtract_overhead,
@@ -201,43 +270,111 @@ class Profiler:
         self.boundaries = dict(old.get("boundary_ms", {}))
 
     # -- measuring -----------------------------------------------------------------------------
-    def overhead_ms(self, model) -> float:
-        """Per-call overhead for a graph's input shapes (identity graph, timed the same way); cached."""
-        if not self.settings.subtract_overhead:
-            return 0.0
-        shapes = onnx_ops.graph_input_shapes(model)
-        key = _shapes_key(shapes)
-        if key not in self.overheads:
-            t = time_graph(self.runner, onnx_ops.identity_graph(shapes), self.settings)
-            self.overheads[key] = t.value_ms
-        return self.overheads[key]
-
     @staticmethod
     def _boundary_on(settings: ProfileSettings) -> bool:
         return settings.subtract_boundary and settings.subtract_overhead and settings.stack >= 2
 
-    def boundary_ms(self, shape) -> float:
-        """Boundary cost io(shape) of a graph reading / writing `shape` (0 for non-NCHW tensors); cached.
+    def _boundary_stacks(self) -> tuple[int, int]:
+        """The two filler stack sizes whose slope and intercept give a shape's boundary cost."""
+        return self.settings.stack, max(1, self.settings.stack // 2)
 
-        Measures the filler at this shape stacked N and N/2 times; also stores the filler's entry
-        (its cost from the slope), so fillers and boundaries come from the same two graphs."""
+    def measure_session(self, ops: Sequence = (), boundary_shapes: Sequence = (), models: Sequence = ()) -> dict:
+        """Measure, in one interleaved session, the entries of `ops` not yet in the table together with
+        everything they need that is not known yet: call overheads (identity graph per input shapes),
+        boundary costs io(s) and the fillers. `boundary_shapes` and the input shapes of `models` add
+        boundary costs and overheads to measure (used by validation). Returns {op key: entry}.
+
+        io(s) comes from the filler at s stacked N and N/2 times (slope = the filler's own cost, stored
+        as its entry; intercept - overhead = io(s)); a graph reading s_in and writing s_out pays
+        (io(s_in) + io(s_out)) / 2."""
+        st = self.settings
+        boundary_on = self._boundary_on(st)
+        plans, done = {}, {}
+        for op in ops:
+            if op.key in self.entries or op.key in plans or op.key in done:
+                continue
+            if stacking.is_zero_cost(op):
+                done[op.key] = {"key": op.key, "op": op.to_dict(), "latency_ms": 0.0, "std_ms": 0.0, "n": 0,
+                                "status": "ok", "method": "zero"}
+            else:
+                plans[op.key] = stacking.plan_for(op, st.stack)
+        shapes = [tuple(s) for s in boundary_shapes]
+        if boundary_on:
+            for plan in plans.values():
+                shapes += [tuple(onnx_ops.op_input_shape(plan.op)), tuple(onnx_ops.output_shape([plan.op]))]
+        shapes = [s for s in dict.fromkeys(shapes) if boundary_on and len(s) == 4 and _shape_key(s) not in self.boundaries]
+        slope_fillers = {stacking.filler_for(s).key: s for s in shapes}
+        for key in slope_fillers:  # the boundary stacks measure these fillers
+            plans.pop(key, None)
+        for plan in list(plans.values()):  # fillers not measured by a boundary: stacked like any op
+            f = plan.filler
+            if f is not None and f.key not in self.entries and f.key not in slope_fillers and f.key not in plans:
+                plans[f.key] = stacking.plan_for(f, st.stack)
+        jobs = {}
+        n, m = self._boundary_stacks()
+        for s in shapes:
+            filler = stacking.filler_for(s)
+            jobs[("stack_n", s)] = stacking.StackPlan(filler, n, None).graph(st.seed)
+            jobs[("stack_m", s)] = stacking.StackPlan(filler, m, None).graph(st.seed)
+        for key, plan in plans.items():
+            jobs[("op", key)] = plan.graph(st.seed)
+        if st.subtract_overhead:
+            for model in list(jobs.values()) + list(models):
+                in_shapes = onnx_ops.graph_input_shapes(model)
+                if _shapes_key(in_shapes) not in self.overheads:
+                    jobs[("overhead", _shapes_key(in_shapes))] = onnx_ops.identity_graph(in_shapes)
+        names = list(jobs)
+        timings = dict(zip(names, time_graphs(self.runner, [jobs[k] for k in names], st))) if names else {}
+        for (kind, key), t in timings.items():
+            if kind == "overhead":
+                if isinstance(t, CompileError):
+                    self.failures[("overhead", key)] = t
+                else:
+                    self.overheads[key] = t.value_ms
+        for s in shapes:
+            self._store_boundary(s, jobs[("stack_n", s)], timings[("stack_n", s)], timings[("stack_m", s)])
+        # shape-keeping plans first: shape-changing ones subtract their fillers
+        for key, plan in sorted(plans.items(), key=lambda kv: kv[1].filler is not None):
+            done[key] = self._entry(plan, jobs[("op", key)], timings[("op", key)])
+            self.entries[key] = done[key]
+        self.entries.update(done)
+        return done
+
+    def overhead_ms(self, model) -> float:
+        """Per-call overhead for a graph's input shapes (identity graph; measured when not known yet)."""
+        if not self.settings.subtract_overhead:
+            return 0.0
+        key = _shapes_key(onnx_ops.graph_input_shapes(model))
+        if key not in self.overheads and ("overhead", key) not in self.failures:
+            self.measure_session(models=[model])
+        if ("overhead", key) in self.failures:
+            raise self.failures[("overhead", key)]
+        return self.overheads[key]
+
+    def boundary_ms(self, shape) -> float:
+        """Boundary cost io(shape) (0 for non-NCHW tensors or when off; measured when not known yet)."""
         shape = tuple(shape)
         if not self._boundary_on(self.settings) or len(shape) != 4:
             return 0.0
-        key = "x".join(map(str, shape))
-        if key in self.boundaries:
-            return self.boundaries[key]
+        if _shape_key(shape) not in self.boundaries and ("boundary", shape) not in self.failures:
+            self.measure_session(boundary_shapes=[shape])
+        if ("boundary", shape) in self.failures:
+            raise self.failures[("boundary", shape)]
+        return self.boundaries[_shape_key(shape)]
+
+    def _store_boundary(self, shape, big_model, t_n, t_m) -> None:
         filler = stacking.filler_for(shape)
-        n, m = self.settings.stack, max(1, self.settings.stack // 2)
+        n, m = self._boundary_stacks()
         try:
-            big = stacking.StackPlan(filler, n, None).graph(self.settings.seed)
-            t_n = time_graph(self.runner, big, self.settings)
-            t_m = time_graph(self.runner, stacking.StackPlan(filler, m, None).graph(self.settings.seed), self.settings)
-            overhead = self.overhead_ms(big)
+            for t in (t_n, t_m):
+                if isinstance(t, CompileError):
+                    raise t
+            overhead = self.overhead_ms(big_model)
         except CompileError as exc:
-            raise CompileError(f"boundary cost at shape {shape} (filler {filler.key}): {exc}") from exc
+            self.failures[("boundary", shape)] = CompileError(f"boundary cost at shape {shape} (filler {filler.key}): {exc}")
+            return
         per_op, io = stacking.slope_and_boundary(t_n.value_ms, t_m.value_ms, n, m, overhead)
-        self.boundaries[key] = io
+        self.boundaries[_shape_key(shape)] = io
         if filler.key not in self.entries:
             noisy = t_n.noisy or t_m.noisy or per_op <= 0
             entry = {"key": filler.key, "op": filler.to_dict(), "latency_ms": round(max(per_op, 0.0), 6),
@@ -247,29 +384,21 @@ class Profiler:
             if per_op <= 0:
                 entry["note"] = f"non-positive slope ({per_op:.4f} ms), clamped to 0"
             self.entries[filler.key] = entry
-        return io
 
-    def _measure_entry(self, op) -> dict:
+    def _entry(self, plan, model, timing) -> dict:
+        op = plan.op
         entry = {"key": op.key, "op": op.to_dict()}
-        if stacking.is_zero_cost(op):
-            return {**entry, "latency_ms": 0.0, "std_ms": 0.0, "n": 0, "status": "ok", "method": "zero"}
-        plan = stacking.plan_for(op, self.settings.stack)
         filler_ms, filler_std = None, 0.0
-        try:  # boundary costs first: they also measure the fillers
-            in_shape = onnx_ops.op_input_shape(op)
-            io = (self.boundary_ms(in_shape) + self.boundary_ms(onnx_ops.output_shape([op]))) / 2  # fillers keep shape
-        except CompileError as exc:
-            return {**entry, "latency_ms": None, "std_ms": None, "n": 0, "status": "failed",
-                    "method": plan.method, "error": str(exc)}
-        if plan.filler is not None:
-            filler = self.entries.get(plan.filler.key) or self.measure(plan.filler)
-            if filler.get("status") == "failed":
-                return {**entry, "latency_ms": None, "std_ms": None, "n": 0, "status": "failed",
-                        "method": plan.method, "error": f"filler op {plan.filler.key} failed: {filler.get('error')}"}
-            filler_ms, filler_std = filler["latency_ms"], filler["std_ms"]
         try:
-            model = plan.graph(self.settings.seed)
-            timing = time_graph(self.runner, model, self.settings)
+            io = (self.boundary_ms(onnx_ops.op_input_shape(op))
+                  + self.boundary_ms(onnx_ops.output_shape([op]))) / 2  # fillers keep the shape
+            if plan.filler is not None:
+                filler = self.entries[plan.filler.key]
+                if filler.get("status") == "failed":
+                    raise CompileError(f"filler op {plan.filler.key} failed: {filler.get('error')}")
+                filler_ms, filler_std = filler["latency_ms"], filler["std_ms"]
+            if isinstance(timing, CompileError):
+                raise timing
             overhead = self.overhead_ms(model)
         except CompileError as exc:
             return {**entry, "latency_ms": None, "std_ms": None, "n": 0, "status": "failed",
@@ -291,14 +420,14 @@ class Profiler:
         return out
 
     def measure(self, op) -> dict:
-        """Measure one op (and its filler when needed), store it in the table and checkpoint."""
-        entry = self._measure_entry(op)
-        self.entries[op.key] = entry
+        """Measure one op (and what it needs), store it in the table and checkpoint."""
+        self.measure_session([op])
         self.checkpoint(complete=False)
-        return entry
+        return self.entries[op.key]
 
     def run(self, ops: Sequence, on_entry: Optional[Callable[[dict], None]] = None) -> dict:
-        """Measure every distinct op not yet in the table; returns the finished table as a dict."""
+        """Measure every distinct op not yet in the table, `batch` ops per interleaved session, with a
+        checkpoint after each session; returns the finished table as a dict."""
         todo_all = unique_ops(ops)
         todo = [op for op in todo_all if op.key not in self.entries]
         bar = None
@@ -308,15 +437,17 @@ class Profiler:
             bar = tqdm(total=len(todo_all), initial=len(todo_all) - len(todo), unit="op",
                        desc=f"profile {self.source['runtime']} {self.source['device']}")
         try:
-            for op in todo:
+            for start in range(0, len(todo), self.settings.batch):
+                batch = todo[start:start + self.settings.batch]
                 if bar is not None:
-                    bar.set_postfix_str(op.key[:48])
-                if op.key not in self.entries:  # may have been measured as another op's filler
-                    self.measure(op)
-                if on_entry:
-                    on_entry(self.entries[op.key])
+                    bar.set_postfix_str(f"{batch[0].key[:40]} +{len(batch) - 1}")
+                self.measure_session(batch)
+                self.checkpoint(complete=False)
+                for op in batch:
+                    if on_entry:
+                        on_entry(self.entries[op.key])
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(len(batch))
         finally:
             if bar is not None:
                 bar.close()

@@ -1,9 +1,14 @@
-"""Timing runners: OpenVINO and onnxruntime behind one `measure` interface.
+"""Timing runners: OpenVINO and onnxruntime behind one interface.
 
-    runner.measure(model_bytes, inputs, warmup, repeats) -> np.ndarray of per-call latencies in ms
+    call = runner.prepare(model_bytes, inputs)            # compile once, bind inputs once (zero copy)
+    runner.time_interleaved([call, ...], rounds, repeats, warmup) -> ms array [graph, round, repeat]
+    runner.measure(model_bytes, inputs, warmup, repeats)  # one graph, one round: ms array [repeat]
 
-Each call compiles the ONNX model once, binds the inputs once (zero copy where the runtime allows),
-runs `warmup` untimed calls, then times `repeats` synchronous calls.
+Interleaved rounds: every prepared graph is visited once per round (direction alternating), each visit
+one untimed call (re-warms the caches the other graphs evicted) then `repeats` timed calls. On a
+shared host the background load drifts on a scale of 0.1-1 s and moves a graph's latency by 30 % and
+more; timing graphs one after another lets that drift land on some graphs and not others, while
+round-robin visits let it hit every graph alike.
 
 Clock: "wall" (perf_counter; what a user of the device sees, the right choice on a dedicated machine or
 an accelerator) or "cpu" (CPU time of this process; for a CPU device with 1 inference thread on a
@@ -13,7 +18,7 @@ CPU time stays the op's own cost). The runtimes are imported lazily (openvino's 
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -39,21 +44,50 @@ def _check_clock(clock: str, device: str, threads: Optional[int]) -> str:
     return clock
 
 
-def _time_calls(call, warmup: int, repeats: int, clock_name: str = "wall") -> np.ndarray:
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    for _ in range(max(warmup, 0)):
-        call()
-    out = np.empty(repeats, dtype=np.float64)
+def time_interleaved(calls: Sequence, rounds: int, repeats: int, warmup: int = 0,
+                     clock_name: str = "wall") -> np.ndarray:
+    """Per-call latencies in ms, shape [len(calls), rounds, repeats], of zero-argument calls timed in
+    interleaved rounds (see the module docstring); `warmup` untimed calls each before the first round."""
+    if rounds < 1 or repeats < 1:
+        raise ValueError(f"rounds and repeats must be >= 1, got {rounds} and {repeats}")
+    for call in calls:
+        for _ in range(max(warmup, 0)):
+            call()
+    out = np.empty((len(calls), rounds, repeats), dtype=np.float64)
     clock = time.process_time_ns if clock_name == "cpu" else time.perf_counter_ns
-    for i in range(repeats):
-        t0 = clock()
-        call()
-        out[i] = (clock() - t0) * 1e-6
+    for r in range(rounds):
+        for g in (range(len(calls)) if r % 2 == 0 else reversed(range(len(calls)))):
+            call = calls[g]
+            call()
+            for i in range(repeats):
+                t0 = clock()
+                call()
+                out[g, r, i] = (clock() - t0) * 1e-6
     return out
 
 
-class OpenVinoRunner:
+class _Runner:
+    """What both runners share: timing prepared graphs with the runner's clock."""
+
+    clock = "wall"
+
+    def prepare(self, model_bytes: bytes, inputs: dict) -> Callable[[], object]:
+        raise NotImplementedError
+
+    def time_interleaved(self, calls: Sequence, rounds: int, repeats: int, warmup: int = 0) -> np.ndarray:
+        try:
+            return time_interleaved(calls, rounds, repeats, warmup, self.clock)
+        except CompileError:
+            raise
+        except Exception as exc:
+            raise CompileError(f"{self.runtime} {self.device} inference failed: {exc}") from exc
+
+    def measure(self, model_bytes: bytes, inputs: dict, warmup: int = 5, repeats: int = 20) -> np.ndarray:
+        """Per-call latencies (ms) of one graph: compile, `warmup` untimed calls, `repeats` timed ones."""
+        return self.time_interleaved([self.prepare(model_bytes, inputs)], 1, repeats, warmup)[0, 0]
+
+
+class OpenVinoRunner(_Runner):
     """OpenVINO `compile_model` on the ONNX bytes; device and precision hint configurable.
 
     precision: None keeps the device default; the precision actually used is read back from the
@@ -114,7 +148,7 @@ class OpenVinoRunner:
             pass
         return compiled
 
-    def measure(self, model_bytes: bytes, inputs: dict, warmup: int = 5, repeats: int = 20) -> np.ndarray:
+    def prepare(self, model_bytes: bytes, inputs: dict) -> Callable[[], object]:
         compiled = self.compile(model_bytes)
         request = compiled.create_infer_request()
         if len(compiled.inputs) != len(inputs):
@@ -126,10 +160,10 @@ class OpenVinoRunner:
             # zero copy: the OpenVINO tensor views the numpy buffer
             array = np.ascontiguousarray(inputs[name], np.float32)
             request.set_tensor(port, self._ov.Tensor(array, shared_memory=True))
-        try:
-            return _time_calls(request.infer, warmup, repeats, self.clock)
-        except Exception as exc:
-            raise CompileError(f"OpenVINO {self.device} inference failed: {exc}") from exc
+        def call(_keep=compiled):  # the default argument keeps the compiled model alive with the call
+            return request.infer()
+
+        return call
 
     def info(self) -> dict:
         return {"runtime": f"openvino {self.version}", "device": self.device,
@@ -137,7 +171,7 @@ class OpenVinoRunner:
                 "threads": self.threads_used, "clock": self.clock}
 
 
-class OnnxRuntimeRunner:
+class OnnxRuntimeRunner(_Runner):
     """onnxruntime session on one execution provider (device "CPU" = CPUExecutionProvider)."""
 
     runtime = "onnxruntime"
@@ -164,7 +198,7 @@ class OnnxRuntimeRunner:
         self.threads = threads
         self.version = ort.__version__
 
-    def measure(self, model_bytes: bytes, inputs: dict, warmup: int = 5, repeats: int = 20) -> np.ndarray:
+    def prepare(self, model_bytes: bytes, inputs: dict) -> Callable[[], object]:
         ort = self._ort
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -185,10 +219,7 @@ class OnnxRuntimeRunner:
             binding.bind_cpu_input(name, np.ascontiguousarray(array, np.float32))
         for out in sess.get_outputs():
             binding.bind_output(out.name, "cpu")
-        try:
-            return _time_calls(lambda: sess.run_with_iobinding(binding), warmup, repeats, self.clock)
-        except Exception as exc:
-            raise CompileError(f"onnxruntime {self.provider} inference failed: {exc}") from exc
+        return lambda: sess.run_with_iobinding(binding)
 
     def run(self, model_bytes: bytes, inputs: dict) -> list:
         """Outputs of one inference (used by tests to check graphs numerically)."""

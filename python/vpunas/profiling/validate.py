@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from . import onnx_ops
-from .profiler import LutFileError, Profiler, ProfileSettings, latency_by_key, time_graph
+from .profiler import LutFileError, Profiler, ProfileSettings, latency_by_key, time_graphs
 
 
 # ------------------------------------------------------------------------------------------------ metrics
@@ -57,7 +57,19 @@ def error_metrics(predicted, measured) -> dict:
             "pearson": pearson(p, m), "spearman": spearman(p, m)}
 
 
-RETEST_LABEL = "pass 2 vs pass 1 (noise)"
+NOISE_LABEL = "odd vs even rounds (noise)"
+
+
+def split_half_noise(round_ms: np.ndarray, estimator: str = "median") -> dict:
+    """The noise ceiling of a measurement made of interleaved rounds: each subnet's odd rounds combined
+    (with the tables' estimator) scored against its even rounds, like a LUT against the truth.
+    round_ms: [subnet, round] per-round estimates. Each half has half the rounds, so this is a
+    pessimistic bound for the full measurement."""
+    r = np.asarray(round_ms, np.float64)
+    if r.ndim != 2 or r.shape[1] < 2:
+        raise ValueError(f"need per-round times [subnet, round] with >= 2 rounds, got shape {r.shape}")
+    combine = np.min if estimator == "min" else np.median
+    return error_metrics(combine(r[:, 1::2], axis=1), combine(r[:, 0::2], axis=1))
 
 
 # ------------------------------------------------------------------------------------------------ subnets
@@ -120,14 +132,15 @@ class ValidationResult:
 
 
 def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 0,
-                    settings: ProfileSettings = ProfileSettings(warmup=3, repeats=15, max_spread=0.05, retries=1),
-                    progress: bool = True, rounds: int = 2) -> ValidationResult:
+                    settings: ProfileSettings = ProfileSettings(warmup=3, repeats=3, rounds=10, max_spread=0.05,
+                                                                retries=1),
+                    progress: bool = True) -> ValidationResult:
     """Score one or more LUTs (label -> table dict) on the same random subnets of `space`.
 
-    rounds: passes over all subnets, combined per subnet (minimum for the "min" estimator, else
-    median). With 2 or more, pass 2 is also scored against pass 1 like a LUT ("noise ceiling")."""
-    if rounds < 1:
-        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    All subnets are compiled first and timed in one session of `settings.rounds` interleaved rounds
+    (runners.time_interleaved), so a slow drift of the host's load hits every subnet alike; each
+    subnet's time is the settings' estimator over its calls. With 2 or more rounds the odd rounds are
+    also scored against the even ones (NOISE_LABEL): the noise ceiling of this measurement."""
     if samples < 2:
         raise ValueError(f"--samples must be >= 2 for correlations, got {samples}")
     latencies = {label: latency_by_key(t) for label, t in tables.items()}
@@ -139,40 +152,32 @@ def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 
     for label, lat in latencies.items():  # fail before any timing when a table lacks ops
         for ops in op_lists:
             predict_ms(lat, ops, 0.0, label)
-    first = onnx_ops.chain_graph(op_lists[0], seed=settings.seed)
-    overhead = time_graph(runner, onnx_ops.identity_graph(onnx_ops.graph_input_shapes(first)), settings).value_ms
-    io = 0.0
-    if any(boundary.values()):  # the network's own boundary, measured like the tables measure theirs
-        prof = Profiler(runner, ProfileSettings(stack=8, warmup=settings.warmup, repeats=settings.repeats,
-                                                max_spread=settings.max_spread, retries=settings.retries,
-                                                seed=settings.seed, estimator=settings.estimator), progress=False)
-        net_in, net_out = onnx_ops.op_input_shape(op_lists[0][0]), onnx_ops.output_shape(op_lists[0])
-        io = (prof.boundary_ms(net_in) + prof.boundary_ms(net_out)) / 2
-    # Round-robin passes (alternating direction): a burst of load on the host then hits every subnet a
-    # little instead of a few subnets entirely; the passes are combined with the tables' estimator.
-    per_round = np.zeros((rounds, samples))
-    spreads = np.zeros((rounds, samples))
-    bar = None
+    # The fixed per-call costs, measured the way the tables measure theirs (one session).
+    models = [onnx_ops.chain_graph(ops, seed=settings.seed + i) for i, ops in enumerate(op_lists)]
+    prof = Profiler(runner, ProfileSettings(stack=8, warmup=settings.warmup, repeats=settings.repeats,
+                                            rounds=settings.rounds, max_spread=settings.max_spread,
+                                            retries=settings.retries, seed=settings.seed,
+                                            estimator=settings.estimator), progress=False)
+    net_in, net_out = onnx_ops.op_input_shape(op_lists[0][0]), onnx_ops.output_shape(op_lists[0])
+    nchw = [s for s in (net_in, net_out) if len(s) == 4] if any(boundary.values()) else []
+    prof.measure_session(boundary_shapes=nchw, models=models[:1])
+    overhead = prof.overhead_ms(models[0])
+    io = (prof.boundary_ms(net_in) + prof.boundary_ms(net_out)) / 2 if nchw else 0.0
     if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=rounds * samples, desc="validate subnets", unit="net")
-    for r in range(rounds):
-        for i in (range(samples) if r % 2 == 0 else reversed(range(samples))):
-            t = time_graph(runner, onnx_ops.chain_graph(op_lists[i], seed=settings.seed + i), settings)
-            per_round[r, i], spreads[r, i] = t.value_ms, t.spread
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
-    measured = per_round.min(axis=0) if settings.estimator == "min" else np.median(per_round, axis=0)
+        print(f"validate: timing {samples} subnets in {settings.rounds} interleaved rounds ...", flush=True)
+    timings = time_graphs(runner, models, settings)
+    for i, t in enumerate(timings):
+        if not hasattr(t, "value_ms"):
+            raise t  # a subnet that does not compile: the runtime's message
+    measured = np.array([t.value_ms for t in timings])
+    spreads = np.array([t.spread for t in timings])
     fixed = {label: (overhead if subtracted[label] else 0.0) + (io if boundary[label] else 0.0) for label in tables}
     predicted = {label: np.array([predict_ms(lat, ops, fixed[label], label) for ops in op_lists])
                  for label, lat in latencies.items()}
     metrics = {label: error_metrics(p, measured) for label, p in predicted.items()}
-    if rounds >= 2:  # how well one pass predicts another: the noise ceiling of this host right now
-        metrics[RETEST_LABEL] = error_metrics(per_round[1], per_round[0])
-    return ValidationResult(archs, measured, predicted, metrics, overhead, spreads.ravel(), io)
+    if settings.rounds >= 2:
+        metrics[NOISE_LABEL] = split_half_noise(np.array([t.round_ms for t in timings]), settings.estimator)
+    return ValidationResult(archs, measured, predicted, metrics, overhead, spreads, io)
 
 
 def scatter_png(result: ValidationResult, path, title: str = "LUT prediction vs measured latency") -> None:
