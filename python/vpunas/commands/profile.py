@@ -24,8 +24,9 @@ def register(subparsers) -> None:
     p.add_argument("--repeats", type=int, default=3, help="timed calls per graph per round")
     p.add_argument("--rounds", type=int, default=10,
                    help="interleaved rounds: each round visits every graph of a batch (drift hits all alike)")
-    p.add_argument("--batch", type=int, default=16, help="ops timed together in one interleaved session "
-                                                          "(the file is checkpointed after each)")
+    p.add_argument("--batch", type=int, default=128,
+                   help="ops timed together in one interleaved session (the file is checkpointed after each); "
+                        "ops of different sessions see different host load, so keep a table in one where possible")
     p.add_argument("--max-spread", type=float, default=0.05,
                    help="relative IQR above which a graph is re-measured and then flagged noisy")
     p.add_argument("--retries", type=int, default=2)

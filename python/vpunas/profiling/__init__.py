@@ -2,7 +2,7 @@
 
     onnx_ops   op specs -> ONNX graphs (single op, stacks, whole subnets)
     stacking   stack / filler graphs and the formulas that recover one op's latency
-    runners    OpenVinoRunner, OnnxRuntimeRunner: measure(model_bytes, inputs, warmup, repeats) -> ms
+    runners    OpenVinoRunner, OnnxRuntimeRunner: prepare(model, inputs) -> call; time_interleaved(calls, ...)
     profiler   resumable profiling of a table (checkpointed JSON, progress bar with ETA)
     validate   LUT sum vs end-to-end latency of random subnets: MAPE, Pearson, Spearman, scatter PNG
 

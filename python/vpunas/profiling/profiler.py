@@ -33,7 +33,9 @@ class ProfileSettings:
     """How graphs are timed: in `rounds` interleaved rounds (runners.time_interleaved), each visit of a
     graph one untimed call and `repeats` timed ones; `warmup` untimed calls per graph before round 1.
     Profiling times `batch` ops per interleaved session (plus the overhead, boundary and filler graphs
-    they need) and checkpoints after each session.
+    they need) and checkpoints after each session. Keep the whole table in one session where memory
+    allows (the default covers a 76-op MobileNetV2 space): on a shared host the load also drifts on a
+    scale of tens of seconds, and ops timed in different sessions were seen 30-40 % apart.
 
     `max_spread` is the relative inter-quartile range (IQR / median) of a graph's timed calls above
     which it is re-timed (up to `retries` more sets of rounds) and then flagged.
@@ -47,7 +49,7 @@ class ProfileSettings:
     warmup: int = 5
     repeats: int = 3
     rounds: int = 10
-    batch: int = 16
+    batch: int = 128
     max_spread: float = 0.05
     retries: int = 2
     subtract_overhead: bool = True
