@@ -36,7 +36,14 @@ def main(argv=None) -> int:
     ap.add_argument("--target-ms", type=float, default=None,
                     help="VPU 2.7 latency target of the hinge loss (default: 0.9 x EDSR3's predicted latency / 3, "
                          "i.e. the >= 3x fps goal with a margin)")
-    ap.add_argument("--lambda-lat", type=float, default=1.0, help="weight of the hinge latency penalty")
+    ap.add_argument("--lambda-lat", type=float, default=1.0, help="weight of the latency penalty (initial, with --auto-lambda)")
+    ap.add_argument("--loss", choices=("add", "mul", "hinge"), default="hinge", help="latency loss form (see vpunas.search)")
+    ap.add_argument("--auto-lambda", action="store_true", help="adapt lambda so that the latency reaches --target-ms")
+    ap.add_argument("--lambda-on", choices=("expected", "derived"), default="expected",
+                    help="what --auto-lambda steers: E[lat], or the argmax net's latency (many candidates per block "
+                         "spread the mass, so the argmax can sit far below E[lat])")
+    ap.add_argument("--kernels", default="1,3,5", help="kernel choices of each conv")
+    ap.add_argument("--acts", default="relu,leaky_relu", help="activation choices")
     ap.add_argument("--bench-repeats", type=int, default=5)
     ap.add_argument("--max-blocks", type=int, default=4, help="searchable residual blocks")
     ap.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="weight optimizer (search + retrain)")
@@ -69,14 +76,17 @@ def main(argv=None) -> int:
         target = round(0.9 * base_ms / 3.0, 2)
         print(f"EDSR3 predicted {base_ms:.2f} ms on VPU 2.7 at 360x640 -> search target {target} ms")
     search_cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=args.warmup_epochs, batch_size=args.batch_size, w_lr=args.w_lr, optimizer=args.optimizer,
-                              weight_decay=0.0, a_lr=args.a_lr, loss="hinge", target_ms=target,
-                              lambda_lat=args.lambda_lat,
+                              weight_decay=0.0, a_lr=args.a_lr, loss=args.loss, target_ms=target,
+                              lambda_lat=args.lambda_lat, auto_lambda=args.auto_lambda, lambda_on=args.lambda_on,
                               max_steps_per_epoch=args.search_steps)
     train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=0.0,
                             max_steps_per_epoch=args.train_steps, optimizer=args.optimizer)
     mids = tuple(int(m) for m in args.mids.split(","))
     up_widths = tuple(int(u) for u in args.up_widths.split(","))
-    res = run_sr(args.out, data=args.data, scale=2, width=args.width, max_blocks=args.max_blocks, mids=mids,
+    kernels = tuple(int(k) for k in args.kernels.split(","))
+    acts = tuple(a.strip() for a in args.acts.split(",") if a.strip())
+    res = run_sr(args.out, data=args.data, scale=2, width=args.width, max_blocks=args.max_blocks, kernels=kernels,
+                 acts=acts, mids=mids,
                  up_widths=up_widths, model_dir=model_dir, search_cfg=search_cfg, train_cfg=train_cfg,
                  lr_patch=args.patch, bench_hw=(360, 640), export=not args.no_export, bench_repeats=args.bench_repeats,
                  resume=args.resume, torch_device=torch_device)
