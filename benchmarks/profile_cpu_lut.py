@@ -108,7 +108,8 @@ def main() -> None:
         path = out / (f"{args.runtime}_{args.device}_{args.input}_{args.clock}_{args.estimator}_r{args.rounds}"
                       f"_b{args.batch}_stack{stack}.json")
         tables[label] = profiler.profile_ops(ops, runner, settings, path, extra_source=extra,
-                                             space_meta=profiler.space_meta(space))
+                                             space_meta=profiler.space_meta(space),
+                                             network_io=validate.network_io(space))
         print(f"{label}: {path} in {time.perf_counter() - t0:.0f} s; {spread_summary(tables[label])}")
     tables["naive N=1, raw"] = naive_raw_table(tables["naive N=1"])
     src = tables[f"stacked N={args.stack}"]["source"]

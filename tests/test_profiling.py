@@ -142,11 +142,19 @@ def test_stack_copies_have_distinct_weights_and_plan_kinds():
     assert plan.method == "stack" and plan.ops() == [op] * 4
     weights = [onnx.numpy_helper.to_array(t) for t in plan.graph().graph.initializer if t.dims == [8, 8, 3, 3]]
     assert len(weights) == 4 and not np.allclose(weights[0], weights[1])
-    down = stacking.plan_for(O.MBConv(8, 16, 3, 3, 2, 8, 8), 4)
-    assert down.method == "filler" and down.filler == O.DepthwiseConv2d(16, 3, 1, 4, 4)
-    assert down.ops()[0].key.startswith("mbconv") and not down.fillers_before
+    mb = O.MBConv(8, 16, 3, 3, 2, 8, 8)
+    a_in, a_out = O.DepthwiseConv2d(8, 3, 1, 8, 8), O.DepthwiseConv2d(16, 3, 1, 4, 4)
+    down = stacking.plan_for(mb, 4)  # N/2 fillers on each side
+    assert down.method == "filler" and down.ops() == [a_in, a_in, mb, a_out, a_out]
+    assert down.fillers() == [(a_in, 2), (a_out, 2)]
+    stem = stacking.plan_for(mb, 4, reads_network_input=True)  # the network's own input conversion stays
+    assert stem.ops() == [mb] + [a_out] * 4 and stem.n_in == 0 and stem.n_out == 4
+    last = stacking.plan_for(mb, 4, writes_network_output=True)
+    assert last.ops() == [a_in] * 4 + [mb] and last.n_out == 0
     fc = stacking.plan_for(O.Linear(32, 10), 4)
-    assert fc.fillers_before and fc.filler == O.DepthwiseConv2d(32, 3, 1, 1, 1) and fc.ops()[-1] == O.Linear(32, 10)
+    assert fc.ops() == [O.DepthwiseConv2d(32, 3, 1, 1, 1)] * 4 + [O.Linear(32, 10)] and fc.n_out == 0
+    with pytest.raises(ValueError, match="inconsistent"):
+        stacking.StackPlan(mb, 4, a_out, None, 2)
     assert stacking.plan_for(O.MBConv(8, 16, 3, 3, 2, 8, 8), 1).method == "single"
     assert stacking.is_zero_cost(O.Skip(8, 4, 4)) and not stacking.is_zero_cost(O.Add(8, 4, 4))
 
@@ -173,13 +181,17 @@ def test_formulas():
     with pytest.raises(ValueError):
         stacking.slope_and_boundary(8.5, 4.5, 4, 4, 0.2)
     assert stacking.shape_keeping_latency(8.2, 0.2, 8) == pytest.approx(1.0)
-    assert stacking.shape_changing_latency(5.2, 0.2, 8, 0.5) == pytest.approx(1.0)
+    assert stacking.shape_changing_latency(5.2, 0.2, [(8, 0.5)]) == pytest.approx(1.0)
+    assert stacking.shape_changing_latency(5.2, 0.2, [(4, 0.25), (4, 0.75)]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        stacking.shape_changing_latency(5.2, 0.2, [(-1, 0.5)])
     with pytest.raises(ValueError):
         stacking.shape_keeping_latency(1.0, 0.1, 0)
     plan = stacking.plan_for(O.MBConv(8, 16, 3, 3, 2, 8, 8), 8)
     with pytest.raises(ValueError, match="filler"):
         plan.latency(5.0, 0.1)
-    assert plan.latency(5.2, 0.2, 0.5) == pytest.approx(1.0)
+    (a_in, _), (a_out, _) = plan.fillers()
+    assert plan.latency(5.2, 0.2, {a_in.key: 0.25, a_out.key: 0.75}) == pytest.approx(1.0)
 
 
 class FakeRunner:
@@ -415,6 +427,58 @@ def test_validation_with_additive_runner_is_exact(tmp_path):
     missing = dict(stacked, entries=[e for e in stacked["entries"] if e["key"] != space.stem.key])
     with pytest.raises(profiler.LutFileError, match="no usable entry"):
         validate.validate_tables(space, {"partial": missing}, FakeRunner(), samples=3, progress=False)
+
+
+class LayoutRunner(FakeRunner):
+    """Conversions as on a CPU runtime: they depend on the op at the graph's boundary, not only on the
+    shape. A conv on a < 8-channel input and GlobalAveragePool read the plain input themselves (no input
+    conversion); input and output conversions cost differently per element."""
+
+    IN_PER_ELEMENT, OUT_PER_ELEMENT = 3e-4, 1e-4
+
+    @classmethod
+    def boundary(cls, model) -> float:
+        nodes = [n for n in model.graph.node if n.op_type != "Identity"]
+        if not nodes:
+            return 0.0
+        dims = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim] for vi in model.graph.input}
+        first, x = nodes[0], dims["input"]
+        reads_plain = first.op_type == "GlobalAveragePool" or (
+            first.op_type == "Conv" and x[1] < 8 and all(a.i == 1 for a in first.attribute if a.name == "group"))
+        out = [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
+        return (0.0 if reads_plain else cls.IN_PER_ELEMENT * int(np.prod(x))) + \
+            (cls.OUT_PER_ELEMENT * int(np.prod(out)) if len(out) == 4 else 0.0)
+
+
+def test_network_boundary_ops_keep_their_real_conversions():
+    """With boundary-dependent, asymmetric conversions the LUT sum is still exact: fillers on both sides
+    of a shape-changing op make every inner tensor's conversions cancel, and the stem keeps the network
+    input conversion it really pays (none here). Without network_io the stem is charged a filler's
+    input conversion the network never pays."""
+    space = _TinySpace()
+    net_io = validate.network_io(space)
+    assert net_io == ((1, 3, 8, 8), (1, 10))
+    settings = profiler.ProfileSettings(stack=4, warmup=0, repeats=3)
+    tables = {"stacked": profiler.profile_ops(validate.space_ops(space), LayoutRunner(), settings, None,
+                                              progress=False, network_io=net_io),
+              "no network_io": profiler.profile_ops(validate.space_ops(space), LayoutRunner(), settings, None,
+                                                    progress=False)}
+    stem = {e["key"]: e for e in tables["stacked"]["entries"]}[space.stem.key]
+    assert stem["includes_network_input"] and stem["fillers"] == {"in": 0, "out": 4}
+    assert tables["stacked"]["source"]["network_input"] == "1x3x8x8"
+    gap = {e["key"]: e for e in tables["stacked"]["entries"]}[O.GlobalAvgPool(16, 2, 2).key]
+    assert gap["status"] == "ok" and gap["latency_ms"] > 0 and gap["fillers"] == {"in": 2, "out": 2}
+    res = validate.validate_tables(space, tables, LayoutRunner(), samples=6,
+                                   settings=profiler.ProfileSettings(warmup=0, repeats=3, rounds=2), progress=False)
+    assert res.metrics["stacked"]["mape_pct"] < 1e-6
+    assert res.metrics["no network_io"]["bias_pct"] > 0.5
+    # A table from before network_io (no includes_network_* flags) still validates: io(s) / 2 is added.
+    old = dict(tables["stacked"], entries=[{k: v for k, v in e.items() if not k.startswith("includes_")}
+                                           for e in tables["stacked"]["entries"]])
+    res_old = validate.validate_tables(space, {"old": old}, LayoutRunner(), samples=6,
+                                       settings=profiler.ProfileSettings(warmup=0, repeats=3, rounds=2),
+                                       progress=False)
+    assert res_old.boundary_ms > 0 and res_old.metrics["old"]["bias_pct"] > 0.5
 
 
 # -------------------------------------------------------------------------------------- real runtimes

@@ -83,7 +83,8 @@ def _run_profile(args) -> int:
     extra = {"space": args.space, "space_kwargs": kw, "space_name": getattr(space, "name", args.space)}
     try:
         table = profiler.profile_ops(ops, runner, settings, args.output, extra_source=extra,
-                                     overwrite=args.overwrite, space_meta=profiler.space_meta(space))
+                                     overwrite=args.overwrite, space_meta=profiler.space_meta(space),
+                                     network_io=validate.network_io(space))
     except KeyboardInterrupt:
         print(f"\ninterrupted: the entries measured so far are in {args.output}; "
               "rerun the same command to resume", file=sys.stderr)

@@ -21,11 +21,14 @@ from . import onnx_ops, stacking
 from .runners import CompileError
 
 ESTIMATORS = ("median", "min")
+FILLER_NOTE = ("dwconv k3 s1 act-none, N/2 on the op's input and N/2 on its output (all N on the output for the op "
+               "reading the network input, all on the input for the op writing the network output or a non-NCHW one)")
 LUT_FORMAT = "vpunas-lut"
 LUT_VERSION = 1
 # Source fields that must match for a rerun to resume an existing partial table.
 _RESUME_FIELDS = ("runtime", "device", "precision_requested", "threads_requested", "clock", "stack", "warmup",
-                  "repeats", "rounds", "overhead_subtracted", "boundary_subtracted", "seed", "estimator")
+                  "repeats", "rounds", "overhead_subtracted", "boundary_subtracted", "seed", "estimator", "filler",
+                  "network_input", "network_output")
 
 
 @dataclass(frozen=True)
@@ -217,8 +220,11 @@ class Profiler:
 
     def __init__(self, runner, settings: ProfileSettings = ProfileSettings(), out_path=None,
                  extra_source: Optional[dict] = None, progress: bool = True, overwrite: bool = False,
-                 space_meta: Optional[dict] = None):
+                 space_meta: Optional[dict] = None, network_io: Optional[tuple] = None):
         self.runner = runner
+        # (input shape, output shape) of the networks the table is for: the op reading the network input
+        # and the op writing its output are measured with their real network conversions (stacking.py)
+        self.network_io = tuple(tuple(s) for s in network_io) if network_io else (None, None)
         self.space_meta = space_meta
         self.settings = settings
         self.out_path = Path(out_path) if out_path else None
@@ -249,7 +255,9 @@ class Profiler:
             "boundary_subtracted": self._boundary_on(settings),
             "seed": settings.seed,
             "estimator": settings.estimator,
-            "filler": "dwconv k3 s1 act-none on the op's output (input for Linear)",
+            "filler": FILLER_NOTE,
+            "network_input": _shape_key(self.network_io[0]) if self.network_io[0] else None,
+            "network_output": _shape_key(self.network_io[1]) if self.network_io[1] else None,
             "host": platform.processor() or platform.machine(),
             **(extra_source or {}),
         }
@@ -299,19 +307,19 @@ class Profiler:
                 done[op.key] = {"key": op.key, "op": op.to_dict(), "latency_ms": 0.0, "std_ms": 0.0, "n": 0,
                                 "status": "ok", "method": "zero"}
             else:
-                plans[op.key] = stacking.plan_for(op, st.stack)
+                plans[op.key] = self.plan_for(op)
         shapes = [tuple(s) for s in boundary_shapes]
         if boundary_on:
             for plan in plans.values():
-                shapes += [tuple(onnx_ops.op_input_shape(plan.op)), tuple(onnx_ops.output_shape([plan.op]))]
+                shapes += [s for s, charged in zip(self._io_shapes(plan.op), self._io_charged(plan)) if charged]
         shapes = [s for s in dict.fromkeys(shapes) if boundary_on and len(s) == 4 and _shape_key(s) not in self.boundaries]
         slope_fillers = {stacking.filler_for(s).key: s for s in shapes}
         for key in slope_fillers:  # the boundary stacks measure these fillers
             plans.pop(key, None)
         for plan in list(plans.values()):  # fillers not measured by a boundary: stacked like any op
-            f = plan.filler
-            if f is not None and f.key not in self.entries and f.key not in slope_fillers and f.key not in plans:
-                plans[f.key] = stacking.plan_for(f, st.stack)
+            for f, _ in plan.fillers():
+                if f.key not in self.entries and f.key not in slope_fillers and f.key not in plans:
+                    plans[f.key] = stacking.plan_for(f, st.stack)
         jobs = {}
         n, m = self._boundary_stacks()
         for s in shapes:
@@ -336,11 +344,29 @@ class Profiler:
         for s in shapes:
             self._store_boundary(s, jobs[("stack_n", s)], timings[("stack_n", s)], timings[("stack_m", s)])
         # shape-keeping plans first: shape-changing ones subtract their fillers
-        for key, plan in sorted(plans.items(), key=lambda kv: kv[1].filler is not None):
+        for key, plan in sorted(plans.items(), key=lambda kv: kv[1].method == "filler"):
             done[key] = self._entry(plan, jobs[("op", key)], timings[("op", key)])
             self.entries[key] = done[key]
         self.entries.update(done)
         return done
+
+    def plan_for(self, op) -> stacking.StackPlan:
+        """The op's stack plan; an op at the network's input / output keeps its real conversion there."""
+        s_in, s_out = self._io_shapes(op)
+        return stacking.plan_for(op, self.settings.stack, reads_network_input=s_in == self.network_io[0],
+                                 writes_network_output=s_out == self.network_io[1])
+
+    @staticmethod
+    def _io_shapes(op) -> tuple:
+        return tuple(onnx_ops.op_input_shape(op)), tuple(onnx_ops.output_shape([op]))
+
+    @staticmethod
+    def _io_charged(plan) -> tuple[bool, bool]:
+        """Whether the input / output conversion of the plan's graph is subtracted: not for a shape-changing
+        op at the network's input (output) with no fillers there, since the network pays that conversion."""
+        if plan.method != "filler":
+            return True, True
+        return plan.n_in > 0, plan.n_out > 0 or len(onnx_ops.output_shape([plan.op])) != 4
 
     def overhead_ms(self, model) -> float:
         """Per-call overhead for a graph's input shapes (identity graph; measured when not known yet)."""
@@ -390,15 +416,16 @@ class Profiler:
     def _entry(self, plan, model, timing) -> dict:
         op = plan.op
         entry = {"key": op.key, "op": op.to_dict()}
-        filler_ms, filler_std = None, 0.0
-        try:
-            io = (self.boundary_ms(onnx_ops.op_input_shape(op))
-                  + self.boundary_ms(onnx_ops.output_shape([op]))) / 2  # fillers keep the shape
-            if plan.filler is not None:
-                filler = self.entries[plan.filler.key]
+        filler_ms, filler_var = {}, 0.0
+        charged = self._io_charged(plan)
+        try:  # fillers keep the shape: the graph converts at the op's input and output shapes
+            io = sum(self.boundary_ms(s) for s, c in zip(self._io_shapes(op), charged) if c) / 2
+            for f, k in plan.fillers():
+                filler = self.entries[f.key]
                 if filler.get("status") == "failed":
-                    raise CompileError(f"filler op {plan.filler.key} failed: {filler.get('error')}")
-                filler_ms, filler_std = filler["latency_ms"], filler["std_ms"]
+                    raise CompileError(f"filler op {f.key} failed: {filler.get('error')}")
+                filler_ms[f.key] = filler["latency_ms"]
+                filler_var += (k * filler["std_ms"]) ** 2
             if isinstance(timing, CompileError):
                 raise timing
             overhead = self.overhead_ms(model)
@@ -406,10 +433,10 @@ class Profiler:
             return {**entry, "latency_ms": None, "std_ms": None, "n": 0, "status": "failed",
                     "method": plan.method, "error": str(exc)}
         latency = plan.latency(timing.value_ms, overhead + io, filler_ms)
-        if plan.filler is None:
+        if plan.method != "filler":
             std = timing.std_ms / plan.n
         else:
-            std = math.hypot(timing.std_ms, plan.n * filler_std)
+            std = math.sqrt(timing.std_ms ** 2 + filler_var)
         status, note = ("noisy", f"spread {timing.spread:.1%} after {timing.attempts} attempts") if timing.noisy \
             else ("ok", None)
         if latency < 0:  # subtraction below zero: the op is cheaper than the noise floor
@@ -419,6 +446,12 @@ class Profiler:
                "method": plan.method, "graph_ms": round(timing.value_ms, 6), "spread": round(timing.spread, 4)}
         if note:
             out["note"] = note
+        if plan.method == "filler":
+            out["fillers"] = {"in": plan.n_in, "out": plan.n_out}
+            if not charged[0]:
+                out["includes_network_input"] = True
+            if not charged[1]:
+                out["includes_network_output"] = True
         return out
 
     def measure(self, op) -> dict:
@@ -482,11 +515,13 @@ class Profiler:
 
 def profile_ops(ops: Sequence, runner, settings: ProfileSettings = ProfileSettings(), out_path=None,
                 extra_source: Optional[dict] = None, progress: bool = True, overwrite: bool = False,
-                space_meta: Optional[dict] = None) -> dict:
+                space_meta: Optional[dict] = None, network_io: Optional[tuple] = None) -> dict:
     """Measure a latency table for `ops` (resuming `out_path` when it holds a partial table).
+    network_io: (input shape, output shape) of the networks (validate.network_io(space)); the ops there
+    are measured with the network's own boundary conversions (see stacking.py).
 
     The result is the LUT JSON dict; `vpunas.lut.LatencyTable.from_json` / `.load` read it unchanged."""
-    return Profiler(runner, settings, out_path, extra_source, progress, overwrite, space_meta).run(ops)
+    return Profiler(runner, settings, out_path, extra_source, progress, overwrite, space_meta, network_io).run(ops)
 
 
 def space_meta(space) -> dict:

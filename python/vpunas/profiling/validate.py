@@ -3,8 +3,9 @@
 Random subnets of the search space are built as one ONNX graph each (fixed ops + chosen candidates in
 order), timed end to end on the runtime / device the LUT was measured on, and compared with the LUT's
 prediction: the sum of the ops' entries plus, once, the fixed per-call costs the table subtracted
-from its entries (the call overhead, and the graph-boundary layout conversion of the network's input
-and output when the table subtracted boundaries). Several tables (e.g. stacked N = 8 and naive
+from its entries: the call overhead, and, when the table subtracted boundaries, the network's input /
+output layout conversion unless the entry of the subnet's first / last op already includes it (tables
+measured with `network_io`, see stacking.py; older tables: the filler's conversion io(s) / 2 is added). Several tables (e.g. stacked N = 8 and naive
 N = 1) can be scored on the same subnets.
 """
 from __future__ import annotations
@@ -91,6 +92,13 @@ def space_ops(space) -> list:
     return ops
 
 
+def network_io(space) -> tuple:
+    """(input shape, output shape) of the space's networks (those of one sampled architecture: every
+    architecture of a space has the same)."""
+    ops = subnet_ops(space, space.sample_arch(np.random.default_rng(0)))
+    return tuple(onnx_ops.op_input_shape(ops[0])), tuple(onnx_ops.output_shape(ops))
+
+
 def predict_ms(latencies: dict, ops: Sequence, overhead_ms: float = 0.0, label: str = "LUT") -> float:
     """LUT prediction of a subnet: sum of its ops' entries (+ the call overhead once)."""
     missing = [op.key for op in ops if op.key not in latencies and onnx_ops.op_name(op) != "Skip"]
@@ -144,6 +152,7 @@ def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 
     if samples < 2:
         raise ValueError(f"--samples must be >= 2 for correlations, got {samples}")
     latencies = {label: latency_by_key(t) for label, t in tables.items()}
+    entries = {label: {e["key"]: e for e in t["entries"]} for label, t in tables.items()}
     subtracted = {label: bool(t["source"].get("overhead_subtracted", True)) for label, t in tables.items()}
     boundary = {label: bool(t["source"].get("boundary_subtracted", False)) for label, t in tables.items()}
     rng = np.random.default_rng(seed)
@@ -159,10 +168,21 @@ def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 
                                             retries=settings.retries, seed=settings.seed,
                                             estimator=settings.estimator), progress=False)
     net_in, net_out = onnx_ops.op_input_shape(op_lists[0][0]), onnx_ops.output_shape(op_lists[0])
-    nchw = [s for s in (net_in, net_out) if len(s) == 4] if any(boundary.values()) else []
+
+    def lacks(label, ops, end) -> bool:  # the network conversion at this end is not in the end op's entry
+        op = ops[0] if end == "input" else ops[-1]
+        return boundary[label] and not entries[label].get(op.key, {}).get(f"includes_network_{end}")
+
+    need = {end: any(lacks(label, ops, end) for label in tables for ops in op_lists) for end in ("input", "output")}
+    nchw = [s for s, end in ((net_in, "input"), (net_out, "output")) if len(s) == 4 and need[end]]
     prof.measure_session(boundary_shapes=nchw, models=models[:1])
     overhead = prof.overhead_ms(models[0])
-    io = (prof.boundary_ms(net_in) + prof.boundary_ms(net_out)) / 2 if nchw else 0.0
+    io_in = prof.boundary_ms(net_in) / 2 if need["input"] else 0.0
+    io_out = prof.boundary_ms(net_out) / 2 if need["output"] else 0.0
+
+    def network_boundary(label, ops) -> float:
+        return (io_in if lacks(label, ops, "input") else 0.0) + (io_out if lacks(label, ops, "output") else 0.0)
+
     if progress:
         print(f"validate: timing {samples} subnets in {settings.rounds} interleaved rounds ...", flush=True)
     timings = time_graphs(runner, models, settings)
@@ -171,13 +191,13 @@ def validate_tables(space, tables: dict, runner, samples: int = 50, seed: int = 
             raise t  # a subnet that does not compile: the runtime's message
     measured = np.array([t.value_ms for t in timings])
     spreads = np.array([t.spread for t in timings])
-    fixed = {label: (overhead if subtracted[label] else 0.0) + (io if boundary[label] else 0.0) for label in tables}
-    predicted = {label: np.array([predict_ms(lat, ops, fixed[label], label) for ops in op_lists])
+    predicted = {label: np.array([predict_ms(lat, ops, (overhead if subtracted[label] else 0.0)
+                                             + network_boundary(label, ops), label) for ops in op_lists])
                  for label, lat in latencies.items()}
     metrics = {label: error_metrics(p, measured) for label, p in predicted.items()}
     if settings.rounds >= 2:
         metrics[NOISE_LABEL] = split_half_noise(np.array([t.round_ms for t in timings]), settings.estimator)
-    return ValidationResult(archs, measured, predicted, metrics, overhead, spreads, io)
+    return ValidationResult(archs, measured, predicted, metrics, overhead, spreads, io_in + io_out)
 
 
 def scatter_png(result: ValidationResult, path, title: str = "LUT prediction vs measured latency") -> None:
