@@ -80,50 +80,68 @@ struct CacheAligned {
   bool operator!=(const CacheAligned<U>&) const { return false; }
 };
 
-// ---- Zero-skipping single-row layout (the "_sparse" kernels).
+// ---- Zero-skipping layout (the "_sparse" kernels).
 // Most inputs of a VPUNN layer are exactly 0 (one-hot descriptors, ReLU outputs). A zero input gives a
 // product of +-0, and skipping it is exact as long as the remaining products keep VPUNN's order and tree
 // shape (a tree node with one absent child passes the other through): every accumulator starts at +0,
 // so a skipped term can change at most the sign of an intermediate zero, which the +0-started
 // accumulator then absorbs. It is not exact when a weight is inf/NaN (0 * inf = NaN): such layers
 // evaluate every input (skip_zeros = false).
+//
+// Activations are stored permuted: a layer's input row holds input k at position input_positions(k),
+// the order VPUNN's tree visits the inputs (lane by lane, block by block, the 8 inputs of one
+// (block, lane) adjacent, then the inputs past the last full block of 32 in order). So a kernel reads
+// each (block, lane) as 8 contiguous floats, and a layer writes its outputs straight into the next
+// layer's order. The network's own input and output rows keep the natural order.
 struct SparseSet {
-  bool tree = false;             // VPUNN's 4-lane tree order (else one-by-one)
-  int n = 0, nvec = 0;           // outputs in the set; vectors of the kernel width covering them
-  int first_col = -1;            // output index of entry 0 when the outputs are consecutive, else -1
-  std::vector<float, CacheAligned<float>> wt;  // W^T restricted to the set: [in][nvec * width], zero padded
-  std::vector<float> bias;       // [nvec * width]
-  std::vector<int32_t> cols;     // [n] output index of each entry
+  bool tree = false;    // VPUNN's 4-lane tree order (else one-by-one)
+  int n = 0, nvec = 0;  // outputs in the set; vectors of the kernel width covering them
+  // W^T restricted to the set: [in][nvec * width], zero padded, input rows by storage position.
+  std::vector<float, CacheAligned<float>> wt;
+  std::vector<float> bias;    // [nvec * width]
+  std::vector<int32_t> cols;  // [n] position each entry is written to in the output row (ascending)
 };
 
 struct PackedSparse {
   int in = 0, out = 0, width = 0;
   Activation act = Activation::None;
-  bool skip_zeros = true;  // false when a weight is not finite
+  bool skip_zeros = true;       // false when a weight is not finite
+  std::vector<int32_t> in_pos;  // [in] storage position of each input (input_positions(in))
   SparseSet tree, sequential;
 };
 
-// Packs one layer for sparse kernels of vector width `width`.
-PackedSparse pack_sparse(const DenseLayer& layer, int width);
+// Storage position of each of the k inputs of a layer (see above).
+std::vector<int32_t> input_positions(int k);
 
-// Rows a sparse kernel call evaluates together (sharing each weight load).
-constexpr int kMaxSparseRows = 4;
+// Packs one layer for sparse kernels of vector width `width`; out_pos[o] = position output o is written
+// to (the next layer's input_positions, or the identity for the last layer).
+PackedSparse pack_sparse(const DenseLayer& layer, int width, const std::vector<int32_t>& out_pos);
+
+// Rows a sparse kernel call evaluates (a block: each weight vector fetched from L2 serves every row of
+// the block from L1, while each row still skips only its own zero inputs).
+constexpr int kSparseBlockRows = 16;
 
 struct SparseSetArgs {
-  int rows = 1;                         // 1..kMaxSparseRows
-  const float* x[kMaxSparseRows] = {};  // input rows, k floats each
+  int rows = 1;              // 1..kSparseBlockRows
+  const float* x = nullptr;  // input rows (storage order), row r at x + r * ldx
+  size_t ldx = 0;
   int k = 0;
   bool skip_zeros = true;
   Activation act = Activation::None;
   bool tree = false;
-  int n = 0, nvec = 0, first_col = -1;
+  int n = 0, nvec = 0;
+  const int32_t* in_pos = nullptr;
   const float* wt = nullptr;
   const float* bias = nullptr;
   const int32_t* cols = nullptr;
-  float* y[kMaxSparseRows] = {};  // the layer's output rows; exactly this set's outputs are written
-  float* scratch = nullptr;       // >= 5 * rows * nvec * width floats
-  int32_t* index = nullptr;    // >= k ints
+  float* y = nullptr;  // output rows, row r at y + r * ldy; exactly this set's positions are written
+  size_t ldy = 0;
+  float* scratch = nullptr;  // >= sparse_scratch_floats(rows, nvec * width)
+  int32_t* index = nullptr;  // >= rows * (k + 1) ints
 };
+
+// Scratch of one sparse kernel call: per row the dot products and the 4 lane sums of VPUNN's tree.
+constexpr size_t sparse_scratch_floats(size_t rows, size_t outputs_padded) { return 5 * rows * outputs_padded; }
 
 // Fills the set fields of SparseSetArgs.
 void bind_sparse_set(const PackedSparse& layer, const SparseSet& set, SparseSetArgs* args);

@@ -24,6 +24,10 @@ struct Avx2 {
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V relu(V y) { return _mm256_max_ps(_mm256_setzero_ps(), y); }  // NaN stays NaN, like VPUNN's `if (x < 0)`
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  // Bit j set when p[j] != +-0 (NaN counts as nonzero: unordered compare).
+  static unsigned nonzero8(const float* p) {
+    return unsigned(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(p), _mm256_setzero_ps(), _CMP_NEQ_UQ)));
+  }
 };
 
 }  // namespace

@@ -116,7 +116,7 @@ inline void panel_pair_rows(const DenseArgs& g, const Panel& p0, const Panel& p1
   store_tile<S, MR>(g, p1, r0, s1);
 }
 
-// Row-tile height as a type (no std:: templates in these files, see above).
+// Row-tile height or chunk width as a type (no std:: templates in these files, see above).
 template <int N>
 struct Rows {
   static constexpr int value = N;
@@ -146,7 +146,10 @@ inline void dense_impl(const DenseArgs& g) {
   }
 }
 
-// ---- Zero-skipping single-row kernel (see SparseSet in gemm.h).
+// ---- Zero-skipping block kernel (see SparseSet in gemm.h).
+// Loop order: lane, block of 32 inputs, row. The weights of one (block, lane) group (8 adjacent rows of
+// W^T) are fetched from L2 once and then serve every row of the call from L1; each row prunes the
+// group's add tree to its own nonzero inputs, with the tree code specialised per 8-bit presence mask.
 
 // Sum of the present products j in [LO, LO + N) of one (block, lane) of VPUNN's tree, M = bit mask of
 // the present inputs: the balanced tree ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)) with absent
@@ -167,80 +170,55 @@ struct PrunedTree {
   }
 };
 
-// For R rows at once (sharing each weight load), acc_r[v] += pruned tree of one (block, lane), for every
-// output vector v. x4[r][4 j] is input j of the lane in row r, w + j * ldj its weight row (ldj = 4 rows of
-// W^T); row r's accumulators are at acc + r * acc_stride. M is the union of the rows' nonzero inputs:
-// a row's own zeros inside M add +-0 products, which is exact too (the unpruned sum is VPUNN's).
-template <int R>
-struct TreeBlock {
-  using Fn = void (*)(const float* const* x4, const float* w, size_t ldj, float* acc, size_t acc_stride, int nvec);
-};
+// acc[v] += pruned tree of one (block, lane) of one row, for every output vector v: x8[j] is input j of
+// the group, w + j * ld its weight row.
+using TreeBlockFn = void (*)(const float* x8, const float* w, size_t ld, float* acc, int nvec);
 
-template <class S, int R, unsigned M>
-void tree_block(const float* const* x4, const float* w, size_t ldj, float* acc, size_t acc_stride, int nvec) {
+template <class S, unsigned M>
+void tree_block(const float* x8, const float* w, size_t ld, float* acc, int nvec) {
   using V = typename S::V;
   constexpr int W = S::W;
-  V xb[R][8];
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < 8; ++j) xb[r][j] = S::bcast((M >> j) & 1u ? x4[r][4 * j] : 0.0f);
+  V xb[8];
+  for (int j = 0; j < 8; ++j) xb[j] = S::bcast((M >> j) & 1u ? x8[j] : 0.0f);
+#pragma GCC unroll 2
   for (int v = 0; v < nvec; ++v) {
     V wv[8];  // absent entries are never read (zero keeps the compiler's uninitialised-use check quiet)
-    for (int j = 0; j < 8; ++j) wv[j] = (M >> j) & 1u ? S::load(w + size_t(j) * ldj + size_t(v) * W) : S::zero();
-    for (int r = 0; r < R; ++r) {
-      float* a = acc + size_t(r) * acc_stride + size_t(v) * W;
-      S::store(a, S::add(S::load(a), PrunedTree<S, M, 0, 8>::eval(xb[r], wv)));
-    }
+    for (int j = 0; j < 8; ++j) wv[j] = (M >> j) & 1u ? S::load(w + size_t(j) * ld + size_t(v) * W) : S::zero();
+    float* a = acc + size_t(v) * W;
+    S::store(a, S::add(S::load(a), PrunedTree<S, M, 0, 8>::eval(xb, wv)));
   }
 }
 
 // One entry per mask, built at compile time (no std:: templates here, see the top of this file).
-template <class S, int R, unsigned M>
-constexpr void fill_tree_table(typename TreeBlock<R>::Fn* t) {
-  t[M] = &tree_block<S, R, M>;
-  if constexpr (M > 1) fill_tree_table<S, R, M - 1>(t);
+template <class S, unsigned M>
+constexpr void fill_tree_table(TreeBlockFn* t) {
+  t[M] = &tree_block<S, M>;
+  if constexpr (M > 1) fill_tree_table<S, M - 1>(t);
 }
 
-template <class S, int R>
+template <class S>
 struct TreeTable {
-  typename TreeBlock<R>::Fn fn[256] = {};
-  constexpr TreeTable() { fill_tree_table<S, R, 255>(fn); }
+  TreeBlockFn fn[256] = {};
+  constexpr TreeTable() { fill_tree_table<S, 255>(fn); }
 };
 
-template <class S, int R>
-constexpr TreeTable<S, R> kTreeTable{};
+template <class S>
+constexpr TreeTable<S> kTreeTable{};
 
-// s_r[v] += x_r[k] * wt[k][v] over the listed inputs k, C vectors of R rows in registers at a time.
-template <class S, int R, int C>
-inline void sequential_chunk(const float* const* x, const int32_t* idx, int nz, const float* wt, size_t ld,
-                             float* s, size_t s_stride) {
+// s[v] += x[p] * wt[p][v] over the listed input positions p, C vectors in registers.
+template <class S, int C>
+inline void sequential_chunk(const float* x, const int32_t* idx, int nz, const float* wt, size_t ld, float* s) {
   using V = typename S::V;
   constexpr int W = S::W;
-  V acc[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = S::load(s + size_t(r) * s_stride + c * W);
+  V acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = S::load(s + c * W);
   for (int q = 0; q < nz; ++q) {
-    const int k = idx[q];
-    const float* w = wt + size_t(k) * ld;
-    V wv[C];
-    for (int c = 0; c < C; ++c) wv[c] = S::load(w + c * W);
-    for (int r = 0; r < R; ++r) {
-      const V xb = S::bcast(x[r][k]);
-      for (int c = 0; c < C; ++c) acc[r][c] = S::add(acc[r][c], S::mul(xb, wv[c]));
-    }
+    const int p = idx[q];
+    const float* w = wt + size_t(p) * ld;
+    const V xb = S::bcast(x[p]);
+    for (int c = 0; c < C; ++c) acc[c] = S::add(acc[c], S::mul(xb, S::load(w + c * W)));
   }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) S::store(s + size_t(r) * s_stride + c * W, acc[r][c]);
-}
-
-template <class S, int R>
-inline void sequential_part(const float* const* x, const int32_t* idx, int nz, const float* wt, int nvec, float* s,
-                            size_t s_stride) {
-  constexpr int W = S::W;
-  constexpr int C = R == 1 ? 4 : R <= 3 ? 2 : 1;
-  const size_t ld = size_t(nvec) * W;
-  int v = 0;
-  for (; v + C <= nvec; v += C) sequential_chunk<S, R, C>(x, idx, nz, wt + v * W, ld, s + v * W, s_stride);
-  for (; v < nvec; ++v) sequential_chunk<S, R, 1>(x, idx, nz, wt + v * W, ld, s + v * W, s_stride);
+  for (int c = 0; c < C; ++c) S::store(s + c * W, acc[c]);
 }
 
 // x != +-0 from the bits (NaN counts as nonzero), without a branch or a floating-point compare.
@@ -250,80 +228,109 @@ inline bool is_nonzero(float x) {
   return (b & 0x7FFFFFFFu) != 0;
 }
 
-// One order set of one layer for R rows: dot products in VPUNN's order over the inputs that are nonzero
-// in any of the rows, then bias and activation, written to the set's output columns.
-template <class S, int R>
-inline void sparse_rows(const SparseSetArgs& g, const float* const* x, float* const* y) {
+// Sets of at most this many output vectors evaluate whole groups (see sparse_impl).
+constexpr int kDenseGroupMaxVecs = 4;
+
+// One order set of one layer for a block of rows: dot products in VPUNN's order over each row's nonzero
+// inputs, then bias and activation, written to the set's output positions.
+template <class S>
+inline void sparse_impl(const SparseSetArgs& g) {
   using V = typename S::V;
   constexpr int W = S::W;
-  const int nvec = g.nvec;
-  const size_t ld = size_t(nvec) * W, stride = 5 * ld;  // per row: [ld] dot products, 4 lanes x [ld]
-  float* s = g.scratch;
-  int k0 = 0;
+  const int nvec = g.nvec, rows = g.rows;
+  const size_t ld = size_t(nvec) * W;
+  float* dots = g.scratch;                       // [rows][ld]
+  float* lanes = g.scratch + size_t(rows) * ld;  // [4][rows][ld]
+  auto row_x = [&](int r) { return g.x + size_t(r) * g.ldx; };
+  const int nb = g.tree ? g.k / 32 : 0;
   if (g.tree) {
-    const int nb = g.k / 32;
-    for (int r = 0; r < R; ++r)
-      for (size_t i = 0; i < 4 * ld; ++i) s[size_t(r) * stride + ld + i] = 0.0f;
-    for (int i = 0; i < nb; ++i) {
-      for (int l = 0; l < 4; ++l) {
-        unsigned m = g.skip_zeros ? 0u : 0xFFu;
-        const float* x4[R];
-        for (int r = 0; r < R; ++r) {
-          x4[r] = x[r] + 32 * i + l;
-          for (int j = 0; j < 8; ++j) m |= unsigned(is_nonzero(x4[r][4 * j])) << j;
+    // Narrow sets (e.g. the 1-output last layer) evaluate every product of a group: a call then does too
+    // little work to pay for a mispredicted per-mask target, and one target is always predicted. Exact:
+    // that is VPUNN's own unpruned sum.
+    const bool sparse_groups = g.skip_zeros && nvec > kDenseGroupMaxVecs;
+    for (int l = 0; l < 4; ++l) {
+      float* lane = lanes + size_t(l) * size_t(rows) * ld;
+      for (size_t i = 0; i < size_t(rows) * ld; ++i) lane[i] = 0.0f;
+      for (int i = 0; i < nb; ++i) {
+        const size_t group = size_t(8 * (l * nb + i));  // storage position of the group's first input
+        const float* w = g.wt + group * ld;
+        // Every row's tree function first, then the calls: each call's target is known long before the
+        // call issues, so a mispredicted target costs a short refetch instead of a pipeline drain.
+        TreeBlockFn fn[kSparseBlockRows];
+        int live[kSparseBlockRows];
+        int calls = 0;
+        for (int r = 0; r < rows; ++r) {
+          const unsigned m = sparse_groups ? S::nonzero8(row_x(r) + group) : 0xFFu;
+          fn[calls] = kTreeTable<S>.fn[m];
+          live[calls] = r;
+          calls += int(m != 0);
         }
-        if (m)
-          kTreeTable<S, R>.fn[m](x4, g.wt + size_t(32 * i + l) * ld, 4 * ld, s + ld + size_t(l) * ld, stride, nvec);
+        for (int q = 0; q < calls; ++q) fn[q](row_x(live[q]) + group, w, ld, lane + size_t(live[q]) * ld, nvec);
       }
     }
-    for (int r = 0; r < R; ++r) {
-      float* sr = s + size_t(r) * stride;
-      for (int v = 0; v < nvec; ++v) {
-        const float* a = sr + ld + size_t(v) * W;
-        S::store(sr + size_t(v) * W,
-                 S::add(S::add(S::load(a), S::load(a + ld)), S::add(S::load(a + 2 * ld), S::load(a + 3 * ld))));
-      }
+    const size_t lane_stride = size_t(rows) * ld;
+    for (size_t i = 0; i < size_t(rows) * ld; i += W) {
+      const float* a = lanes + i;
+      S::store(dots + i, S::add(S::add(S::load(a), S::load(a + lane_stride)),
+                                S::add(S::load(a + 2 * lane_stride), S::load(a + 3 * lane_stride))));
     }
-    k0 = 32 * nb;
   } else {
-    for (int r = 0; r < R; ++r)
-      for (size_t i = 0; i < ld; ++i) s[size_t(r) * stride + i] = 0.0f;
+    for (size_t i = 0; i < size_t(rows) * ld; ++i) dots[i] = 0.0f;
   }
-  int nz = 0;
-  for (int k = k0; k < g.k; ++k) {  // branch-free: the pattern of zeros is unpredictable
-    bool any = !g.skip_zeros;
-    for (int r = 0; r < R; ++r) any = any || is_nonzero(x[r][k]);
-    g.index[nz] = k;
-    nz += int(any);
-  }
-  if (nz) sequential_part<S, R>(x, g.index, nz, g.wt, nvec, s, stride);
 
-  for (int r = 0; r < R; ++r) {
-    const float* sr = s + size_t(r) * stride;
+  // The one-by-one part, inputs k = 32 nb .. k-1 in order: each row's nonzero positions (branch-free: the
+  // pattern of zeros is unpredictable), then output chunks outer, rows inner, so a chunk's weights stay
+  // in L1 for the whole block.
+  const int k0 = 32 * nb, span = g.k - k0;
+  int32_t* nzs = g.index;         // [rows]
+  int32_t* idx = g.index + rows;  // [rows][span]
+  bool any_nz = false;
+  for (int r = 0; r < rows; ++r) {
+    const float* x = row_x(r);
+    int32_t* ir = idx + size_t(r) * size_t(span);
+    int nz = 0;
+    for (int k = k0; k < g.k; ++k) {
+      const int p = g.in_pos[k];
+      ir[nz] = p;
+      nz += int(!g.skip_zeros || is_nonzero(x[p]));
+    }
+    nzs[r] = nz;
+    any_nz = any_nz || nz > 0;
+  }
+  if (any_nz) {
+    // Chunks of up to 8 vectors: 8 independent add chains per row keep the adds' latency hidden.
+    int v = 0;
+    auto chunks = [&](auto c) {
+      constexpr int C = decltype(c)::value;
+      for (; v + C <= nvec; v += C)
+        for (int r = 0; r < rows; ++r)
+          sequential_chunk<S, C>(row_x(r), idx + size_t(r) * size_t(span), nzs[r], g.wt + v * W, ld,
+                                 dots + size_t(r) * ld + v * W);
+    };
+    chunks(Rows<8>());
+    chunks(Rows<4>());
+    chunks(Rows<2>());
+    chunks(Rows<1>());
+  }
+
+  for (int r = 0; r < rows; ++r) {
+    const float* sr = dots + size_t(r) * ld;
+    float* y = g.y + size_t(r) * g.ldy;
     for (int v = 0; v < nvec; ++v) {
       V out = S::add(S::load(sr + size_t(v) * W), S::load(g.bias + size_t(v) * W));
       if (g.act == Activation::Relu) out = S::relu(out);
       const int first = v * W, count = g.n - first < W ? g.n - first : W;
-      if (g.act != Activation::Sigmoid && g.first_col >= 0 && count == W) {
-        S::store(y[r] + g.first_col + first, out);
+      const int32_t* cols = g.cols + first;
+      if (g.act != Activation::Sigmoid && count == W && cols[W - 1] - cols[0] == W - 1) {
+        S::store(y + cols[0], out);  // ascending positions W apart at the ends: contiguous
         continue;
       }
       alignas(64) float tmp[W];
       S::store(tmp, out);
       if (g.act == Activation::Sigmoid)
         for (int j = 0; j < count; ++j) tmp[j] = sigmoid(tmp[j]);
-      for (int j = 0; j < count; ++j) y[r][g.cols[first + j]] = tmp[j];
+      for (int j = 0; j < count; ++j) y[cols[j]] = tmp[j];
     }
-  }
-}
-
-template <class S>
-inline void sparse_impl(const SparseSetArgs& g) {
-  switch (g.rows) {
-    case 4: return sparse_rows<S, 4>(g, g.x, g.y);
-    case 3: return sparse_rows<S, 3>(g, g.x, g.y);
-    case 2: return sparse_rows<S, 2>(g, g.x, g.y);
-    default: return sparse_rows<S, 1>(g, g.x, g.y);
   }
 }
 

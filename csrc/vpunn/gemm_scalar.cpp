@@ -53,6 +53,11 @@ struct Portable {
   static void store(float* p, V v) {
     for (int j = 0; j < NW; ++j) p[j] = v.v[j];
   }
+  static unsigned nonzero8(const float* p) {  // bit j set when p[j] != +-0 (NaN counts as nonzero)
+    unsigned m = 0;
+    for (int j = 0; j < 8; ++j) m |= unsigned(is_nonzero(p[j])) << j;
+    return m;
+  }
 };
 
 void dense_scalar16(const DenseArgs& g) { dense_impl<Portable<16>, 4>(g); }
@@ -94,17 +99,23 @@ std::vector<Kernel> detect_kernels() {
   return ks;
 }
 
-// Appends panels of `nr` outputs from `outs` (all tree or all sequential) to `p`.
-void append_panels(const DenseLayer& layer, const std::vector<int>& outs, bool tree, int nr, PackedDense* p) {
-  const int k = layer.in;
+// Visit order of the inputs (position -> input): the 4-lane tree part lane by lane, block by block, the
+// 8 inputs of a (block, lane) together, then the rest in order. Packed weights are stored in this order.
+std::vector<int> visit_order(int k, bool tree) {
   const int nb = tree ? k / 32 : 0;
-  // Visit order of the inputs: the 4-lane tree part lane by lane, block by block, then the rest in order.
   std::vector<int> order;
   order.reserve(size_t(k));
-  for (int l = 0; l < 4 && tree; ++l)
+  for (int l = 0; l < 4; ++l)
     for (int i = 0; i < nb; ++i)
       for (int j = 0; j < 8; ++j) order.push_back(32 * i + 4 * j + l);
   for (int kk = 32 * nb; kk < k; ++kk) order.push_back(kk);
+  return order;
+}
+
+// Appends panels of `nr` outputs from `outs` (all tree or all sequential) to `p`.
+void append_panels(const DenseLayer& layer, const std::vector<int>& outs, bool tree, int nr, PackedDense* p) {
+  const int k = layer.in;
+  const std::vector<int> order = visit_order(k, tree);
 
   for (size_t first = 0; first < outs.size(); first += size_t(nr)) {
     Panel panel;
@@ -137,41 +148,54 @@ float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 void dense_scalar(const DenseArgs& g) { dense_impl<Portable<4>, 2>(g); }
 void sparse_scalar(const SparseSetArgs& g) { sparse_impl<Portable<4>>(g); }
 
+std::vector<int32_t> input_positions(int k) {
+  const std::vector<int> order = visit_order(k, true);
+  std::vector<int32_t> pos(order.size());
+  for (size_t q = 0; q < order.size(); ++q) pos[size_t(order[q])] = int32_t(q);
+  return pos;
+}
+
 namespace {
 
-SparseSet sparse_set(const DenseLayer& layer, const std::vector<int>& outs, bool tree, int width) {
+// `outs`: the set's outputs, in ascending order of out_pos.
+SparseSet sparse_set(const DenseLayer& layer, const std::vector<int>& outs, bool tree, int width,
+                     const std::vector<int32_t>& out_pos) {
   SparseSet set;
   set.tree = tree;
   set.n = int(outs.size());
   set.nvec = (set.n + width - 1) / width;
   const size_t ld = size_t(set.nvec) * size_t(width);
-  bool consecutive = !outs.empty();
-  for (size_t j = 1; j < outs.size(); ++j) consecutive = consecutive && outs[j] == outs[0] + int(j);
-  set.first_col = consecutive ? outs[0] : -1;
-  set.cols.assign(outs.begin(), outs.end());
   set.bias.assign(ld, 0.0f);
   set.wt.assign(size_t(layer.in) * ld, 0.0f);
+  const std::vector<int> order = visit_order(layer.in, true);  // storage position -> input
   for (size_t j = 0; j < outs.size(); ++j) {
     const size_t o = size_t(outs[j]);
+    set.cols.push_back(out_pos[o]);
     set.bias[j] = layer.bias[o];
-    for (int k = 0; k < layer.in; ++k) set.wt[size_t(k) * ld + j] = layer.weight[o * size_t(layer.in) + size_t(k)];
+    for (size_t q = 0; q < order.size(); ++q)
+      set.wt[q * ld + j] = layer.weight[o * size_t(layer.in) + size_t(order[q])];
   }
   return set;
 }
 
 }  // namespace
 
-PackedSparse pack_sparse(const DenseLayer& layer, int width) {
+PackedSparse pack_sparse(const DenseLayer& layer, int width, const std::vector<int32_t>& out_pos) {
+  if (out_pos.size() != size_t(layer.out)) throw InputError("pack_sparse: out_pos must have one entry per output");
   PackedSparse p;
   p.in = layer.in;
   p.out = layer.out;
   p.width = width;
   p.act = layer.act;
+  p.in_pos = input_positions(layer.in);
   for (float w : layer.weight) p.skip_zeros = p.skip_zeros && std::isfinite(w);
+  std::vector<int> outs(size_t(layer.out));
+  for (int o = 0; o < layer.out; ++o) outs[size_t(o)] = o;
+  std::sort(outs.begin(), outs.end(), [&](int a, int b) { return out_pos[size_t(a)] < out_pos[size_t(b)]; });
   std::vector<int> tree, sequential;
-  for (int o = 0; o < layer.out; ++o) ((int64_t(o) * layer.in) % 4 == 0 ? tree : sequential).push_back(o);
-  p.tree = sparse_set(layer, tree, true, width);
-  p.sequential = sparse_set(layer, sequential, false, width);
+  for (int o : outs) ((int64_t(o) * layer.in) % 4 == 0 ? tree : sequential).push_back(o);
+  p.tree = sparse_set(layer, tree, true, width, out_pos);
+  p.sequential = sparse_set(layer, sequential, false, width, out_pos);
   return p;
 }
 
@@ -182,7 +206,7 @@ void bind_sparse_set(const PackedSparse& layer, const SparseSet& set, SparseSetA
   g->tree = set.tree;
   g->n = set.n;
   g->nvec = set.nvec;
-  g->first_col = set.first_col;
+  g->in_pos = layer.in_pos.data();
   g->wt = set.wt.data();
   g->bias = set.bias.data();
   g->cols = set.cols.data();

@@ -14,12 +14,8 @@ namespace {
 constexpr size_t kMinRowsPerThread = 256;
 // Scratch up to this many floats lives on the stack (single predictions never touch the heap).
 constexpr size_t kStackScratchFloats = 4096;
-// Zero-skipping path: rows per block (activations 2 x 16 x 256 floats = 32 KB stay in L1/L2), and
-// layers up to this many inputs keep their nonzero-input list on the stack.
-constexpr size_t kSparseBlockRows = 16;
+// Zero-skipping path: layers up to this many inputs keep their nonzero-input lists on the stack.
 constexpr size_t kStackIndex = 1024;
-// Rows per sparse kernel call: they share each weight load but evaluate the union of their nonzeros.
-constexpr size_t kSparseGroupRows = 3;
 
 }  // namespace
 
@@ -33,8 +29,19 @@ Mlp::Mlp(const ModelFile& f, const std::string& kernel) : kernel_(&gemm::select_
       throw InputError("Mlp: layer " + std::to_string(i) + " has inconsistent shapes");
     if (i + 1 < f.layers.size()) max_hidden_ = std::max(max_hidden_, d.out);
     prev = d.out;
-    if (kernel_->sparse) sparse_layers_.push_back(gemm::pack_sparse(d, kernel_->nr));
-    else layers_.push_back(gemm::pack_dense(d, kernel_->nr));
+    if (kernel_->sparse) {
+      // Outputs go straight into the next layer's storage order; the last layer's in natural order.
+      std::vector<int32_t> out_pos;
+      if (i + 1 < f.layers.size()) {
+        out_pos = gemm::input_positions(f.layers[i + 1].in);
+      } else {
+        out_pos.resize(size_t(d.out));
+        for (int o = 0; o < d.out; ++o) out_pos[size_t(o)] = o;
+      }
+      sparse_layers_.push_back(gemm::pack_sparse(d, kernel_->nr, out_pos));
+    } else {
+      layers_.push_back(gemm::pack_dense(d, kernel_->nr));
+    }
   }
   input_size_ = f.layers.front().in;
   output_size_ = f.layers.back().out;
@@ -63,8 +70,8 @@ void Mlp::run_rows(const float* x, size_t n, float* y, float* scratch, size_t bl
   }
 }
 
-// Blocks of rows, layer by layer (a layer's weights stay in L2 while every row of the block uses them),
-// each row on its own skipping its zero inputs. Single rows use stack scratch only.
+// Blocks of rows, layer by layer: a layer's weights stay in L2 while the whole block uses them, and the
+// kernel reuses each weight vector for every row of the block from L1. Single rows use stack scratch only.
 void Mlp::run_rows_sparse(const float* x, size_t n, float* y) const {
   const size_t width = size_t(kernel_->nr);
   size_t max_vecs = 1, max_in = size_t(input_size_);
@@ -72,9 +79,10 @@ void Mlp::run_rows_sparse(const float* x, size_t n, float* y) const {
     max_vecs = std::max({max_vecs, size_t(L.tree.nvec), size_t(L.sequential.nvec)});
     max_in = std::max(max_in, size_t(L.in));
   }
-  const size_t block = std::min(n, kSparseBlockRows);
-  const size_t hidden = size_t(max_hidden_), scratch_floats = 5 * gemm::kMaxSparseRows * max_vecs * width;
-  const size_t floats = 2 * block * hidden + scratch_floats;
+  const size_t block = std::min(n, size_t(gemm::kSparseBlockRows));
+  const size_t hidden = std::max(size_t(max_hidden_), size_t(input_size_));  // also holds the permuted input
+  const size_t floats = 2 * block * hidden + gemm::sparse_scratch_floats(block, max_vecs * width);
+  const size_t index_ints = block * (max_in + 1);
   float stack_buf[kStackScratchFloats];
   int32_t stack_index[kStackIndex];
   std::vector<float> heap;
@@ -85,16 +93,23 @@ void Mlp::run_rows_sparse(const float* x, size_t n, float* y) const {
     heap.resize(floats);
     buf = heap.data();
   }
-  if (max_in > kStackIndex) {
-    heap_index.resize(max_in);
+  if (index_ints > kStackIndex) {
+    heap_index.resize(index_ints);
     index = heap_index.data();
   }
   float* act[2] = {buf, buf + block * hidden};
   float* scratch = buf + 2 * block * hidden;
   for (size_t r0 = 0; r0 < n; r0 += block) {
     const size_t m = std::min(block, n - r0);
-    const float* a = x + r0 * size_t(input_size_);
-    size_t lda = size_t(input_size_);
+    // The input rows in the first layer's storage order (act[1]: the first layer writes act[0]).
+    const int32_t* pos = sparse_layers_.front().in_pos.data();
+    for (size_t r = 0; r < m; ++r) {
+      const float* xr = x + (r0 + r) * size_t(input_size_);
+      float* dst = act[1] + r * hidden;
+      for (int k = 0; k < input_size_; ++k) dst[pos[k]] = xr[k];
+    }
+    const float* a = act[1];
+    size_t lda = hidden;
     for (size_t li = 0; li < sparse_layers_.size(); ++li) {
       const gemm::PackedSparse& L = sparse_layers_[li];
       const bool last = li + 1 == sparse_layers_.size();
@@ -104,16 +119,14 @@ void Mlp::run_rows_sparse(const float* x, size_t n, float* y) const {
         if (set->n == 0) continue;
         gemm::SparseSetArgs g;
         gemm::bind_sparse_set(L, *set, &g);
+        g.rows = int(m);
+        g.x = a;
+        g.ldx = lda;
+        g.y = out;
+        g.ldy = ldo;
         g.scratch = scratch;
         g.index = index;
-        for (size_t r = 0; r < m; r += kSparseGroupRows) {  // rows of a group share each weight load
-          g.rows = int(std::min(kSparseGroupRows, m - r));
-          for (int q = 0; q < g.rows; ++q) {
-            g.x[q] = a + (r + size_t(q)) * lda;
-            g.y[q] = out + (r + size_t(q)) * ldo;
-          }
-          kernel_->sparse(g);
-        }
+        kernel_->sparse(g);
       }
       a = out;
       lda = ldo;
