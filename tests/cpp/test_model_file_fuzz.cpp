@@ -42,19 +42,22 @@ uint32_t get_u32(const std::vector<uint8_t>& b, size_t pos) {
 
 void put_u32(std::vector<uint8_t>& b, size_t pos, uint32_t v) { std::memcpy(b.data() + pos, &v, 4); }
 
-// Runs forward on a few rows with every kernel; all must agree bit for bit.
+// Runs forward on 40 rows (two threads: more than one row block each) with every kernel; all must agree
+// bit for bit.
 void exercise(const ModelFile& f) {
   const int in = f.input_size(), out = f.output_size();
-  std::vector<float> x(size_t(7) * size_t(in));
+  constexpr size_t kRows = 40;
+  std::vector<float> x(kRows * size_t(in));
   for (size_t i = 0; i < x.size(); ++i) x[i] = float((i * 37) % 11);
   std::vector<float> first;
   std::vector<std::string> kernels;
   for (const auto& k : vpunas::vpunn::gemm::available_kernels()) kernels.push_back(k.name);
-  kernels.push_back("scalar16");  // the AVX-512 panel layout, portable
+  kernels.push_back("scalar16");  // the AVX-512 layouts, portable
+  kernels.push_back("scalar16_sparse");
   for (const std::string& name : kernels) {
     Mlp m(f, name);
-    std::vector<float> y(size_t(7) * size_t(out), -1.0f);
-    m.forward(x.data(), 7, y.data(), 2);
+    std::vector<float> y(kRows * size_t(out), -1.0f);
+    m.forward(x.data(), kRows, y.data(), 2);
     if (first.empty()) {
       first = y;
     } else if (std::memcmp(first.data(), y.data(), y.size() * sizeof(float)) != 0) {
