@@ -295,7 +295,7 @@ def test_no_overhead_subtraction_keeps_call_cost():
 
 def test_noisy_entries_are_retried_and_flagged(tmp_path):
     runner = FakeRunner(jitter=0.5)
-    settings = profiler.ProfileSettings(stack=2, warmup=0, repeats=5, max_spread=0.05, retries=2)
+    settings = profiler.ProfileSettings(stack=2, warmup=0, repeats=5, max_spread=0.05, retries=2, cold_weights=False)
     op = O.Conv2d(8, 8, 3, 1, 4, 4)
     table = profiler.profile_ops([op], runner, settings, None, progress=False)
     e = {e["key"]: e for e in table["entries"]}[op.key]
@@ -319,7 +319,7 @@ def test_resume_keeps_measured_entries(tmp_path):
     out = tmp_path / "lut.json"
     settings = profiler.ProfileSettings(stack=4, warmup=0, repeats=3, batch=2)  # checkpoint every 2 ops
     with pytest.raises(KeyboardInterrupt):
-        profiler.profile_ops(TINY_OPS, FakeRunner(interrupt_after=9), settings, out, progress=False)
+        profiler.profile_ops(TINY_OPS, FakeRunner(interrupt_after=17), settings, out, progress=False)
     partial = profiler.read_lut_json(out)
     assert partial["source"]["complete"] is False
     done = {e["key"] for e in partial["entries"]}
@@ -638,3 +638,57 @@ def test_settings_reject_too_few_timed_calls():
     with pytest.raises(ValueError, match="batch"):
         profiler.ProfileSettings(batch=0)
     assert profiler.ProfileSettings(repeats=1, rounds=3).rounds == 3
+
+
+def test_cold_weight_term_formula():
+    # all of the op's weights cold in a network, none of it paid in a graph holding <= warm_mb of weights
+    assert profiler.cold_weight_ms(2.0, 1.0, 0.025, 8.0, 32.0) == pytest.approx(0.05)
+    assert profiler.cold_weight_ms(2.0, 20.0, 0.025, 8.0, 32.0) == pytest.approx(0.025)  # half paid in its graph
+    assert profiler.cold_weight_ms(2.0, 40.0, 0.025, 8.0, 32.0) == 0.0  # its graph streamed them already
+    assert profiler.cold_weight_ms(2.0, 1.0, -0.01, 8.0, 32.0) == 0.0  # no negative term from a noisy probe
+    with pytest.raises(ValueError, match="cold_mb > warm_mb"):
+        profiler.cold_weight_ms(1.0, 1.0, 0.025, 8.0, 8.0)
+
+
+class CacheFakeRunner(FakeRunner):
+    """FakeRunner whose weights cost twice as much per element in a graph holding more than 16 MB of
+    them (they no longer stay in cache)."""
+
+    CACHE_ELEMENTS = 4 * 2 ** 20
+
+    @classmethod
+    def cost(cls, model) -> float:
+        n_weights = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+        cold = 1e-4 * n_weights if n_weights > cls.CACHE_ELEMENTS else 0.0
+        return FakeRunner.cost(model) + cold
+
+
+def test_profiler_adds_measured_cold_weight_cost(tmp_path):
+    out = tmp_path / "lut.json"
+    settings = profiler.ProfileSettings(stack=4, warmup=0, repeats=3)
+    table = profiler.profile_ops(TINY_OPS, CacheFakeRunner(), settings, out, progress=False)
+    ws = table["source"]["weight_stream"]
+    per_mb = 1e-4 * 2 ** 20 / 4  # the fake's extra cost per MB of cold float32 weights
+    assert ws["extra_ms_per_mb"] == pytest.approx(per_mb, rel=1e-3)
+    assert ws["cold_ms_per_mb"] > ws["warm_ms_per_mb"] > 0
+    entries = {e["key"]: e for e in table["entries"]}
+    for op in TINY_OPS:
+        e = entries[op.key]
+        if stacking.is_zero_cost(op):
+            assert "cold_weights_ms" not in e
+            continue
+        op_mb = profiler.weights_mb(onnx_ops.chain_graph([op]))
+        assert e["weight_mb"] == pytest.approx(op_mb, abs=1e-4) and e["graph_weight_mb"] < ws["warm_mb"]
+        assert e["cold_weights_ms"] == pytest.approx(ws["extra_ms_per_mb"] * op_mb, rel=1e-3, abs=1e-6)
+        assert e["latency_ms"] == pytest.approx(true_cost(op) + e["cold_weights_ms"], rel=1e-4, abs=1e-5)
+    # without the term the entries are the in-cache costs, and a table without it still loads
+    plain = profiler.profile_ops(TINY_OPS, CacheFakeRunner(), profiler.ProfileSettings(stack=4, warmup=0, repeats=3,
+                                 cold_weights=False), None, progress=False)
+    assert "weight_stream" not in plain["source"]
+    e = {e["key"]: e for e in plain["entries"]}[TINY_OPS[1].key]
+    assert "cold_weights_ms" not in e and e["latency_ms"] == pytest.approx(true_cost(TINY_OPS[1]), rel=1e-4)
+    old = tmp_path / "old.json"
+    profiler.write_json_atomic(old, plain)
+    assert profiler.read_lut_json(old)["source"]["cold_weights"] is False
+    with pytest.raises(profiler.LutFileError, match="cold_weights"):  # no silent mix of the two kinds
+        profiler.profile_ops(TINY_OPS, CacheFakeRunner(), settings, old, progress=False)

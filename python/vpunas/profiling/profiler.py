@@ -28,7 +28,35 @@ LUT_VERSION = 1
 # Source fields that must match for a rerun to resume an existing partial table.
 _RESUME_FIELDS = ("runtime", "device", "precision_requested", "threads_requested", "clock", "stack", "warmup",
                   "repeats", "rounds", "overhead_subtracted", "boundary_subtracted", "seed", "estimator", "filler",
-                  "network_input", "network_output")
+                  "network_input", "network_output", "cold_weights")
+
+# Cold weights: a network reads each of its weights once per inference, 12-18 MB at 224 px, more than
+# this host's caches keep between inferences, while a stack of a small op re-reads the same few MB from
+# cache. Measured on dedicated Linear (GEMV: pure weight streaming) stacks: per-MB slope with 4-8 MB of
+# distinct weights (cached, ~28 us/MB here) vs 32-64 MB (from memory, ~53 us/MB). The difference per MB
+# of the op's own weights is added to its entry, scaled down when its graph already held more weights
+# than the warm probe (linearly to 0 at the cold probe's size: the 7x7x192 e6 stacks, 14.5 MB).
+WEIGHT_PROBE_WARM = (512, (4, 8))    # Linear f x f stacked 4 and 8 times: 4 and 8 MB of weights
+WEIGHT_PROBE_COLD = (1024, (8, 16))  # 32 and 64 MB
+
+
+def weights_mb(model) -> float:
+    """MB of float32 initializers (weights) in an ONNX graph."""
+    return sum(4 * int(np.prod(t.dims)) for t in model.graph.initializer) / 2 ** 20
+
+
+def _probe_mb(probe, n) -> float:
+    f, _ = probe
+    return 4 * (f * f + f) * n / 2 ** 20
+
+
+def cold_weight_ms(op_mb: float, graph_mb: float, extra_ms_per_mb: float, warm_mb: float, cold_mb: float) -> float:
+    """Extra cost of streaming an op's weights from memory in a network, given how much of it its
+    measured graph (graph_mb of weights) already paid: all below warm_mb, none above cold_mb."""
+    if not cold_mb > warm_mb:
+        raise ValueError(f"need cold_mb > warm_mb, got {cold_mb} and {warm_mb}")
+    cold_share = min(max((graph_mb - warm_mb) / (cold_mb - warm_mb), 0.0), 1.0)
+    return max(extra_ms_per_mb, 0.0) * op_mb * (1.0 - cold_share)
 
 
 @dataclass(frozen=True)
@@ -59,6 +87,7 @@ class ProfileSettings:
     subtract_boundary: bool = True  # layout conversion at the graph boundary (needs stack >= 2)
     seed: int = 0
     estimator: str = "median"
+    cold_weights: bool = True  # add each op's weight streaming cost (module docstring: cold weights)
 
     def __post_init__(self):
         if self.estimator not in ESTIMATORS:
@@ -233,6 +262,7 @@ class Profiler:
         self.overheads: dict[str, float] = {}
         self.boundaries: dict[str, float] = {}
         self.failures: dict[tuple, CompileError] = {}  # overhead / boundary graphs that failed
+        self.weight_stream: Optional[dict] = None  # the cold-weights probe's result (source.weight_stream)
         info = runner.info()
         self.source = {
             "kind": "measured",
@@ -258,6 +288,7 @@ class Profiler:
             "filler": FILLER_NOTE,
             "network_input": _shape_key(self.network_io[0]) if self.network_io[0] else None,
             "network_output": _shape_key(self.network_io[1]) if self.network_io[1] else None,
+            "cold_weights": settings.cold_weights,
             "host": platform.processor() or platform.machine(),
             **(extra_source or {}),
         }
@@ -278,6 +309,7 @@ class Profiler:
         self.entries = {e["key"]: e for e in data["entries"] if e.get("status") != "failed"}
         self.overheads = dict(old.get("call_overhead_ms", {}))
         self.boundaries = dict(old.get("boundary_ms", {}))
+        self.weight_stream = old.get("weight_stream")
 
     # -- measuring -----------------------------------------------------------------------------
     @staticmethod
@@ -328,6 +360,13 @@ class Profiler:
             jobs[("stack_m", s)] = stacking.StackPlan(filler, m, None).graph(st.seed)
         for key, plan in plans.items():
             jobs[("op", key)] = plan.graph(st.seed)
+        probe = st.cold_weights and plans and self.weight_stream is None
+        if probe:
+            from vpunas.ops import Linear
+
+            for f, ns in (WEIGHT_PROBE_WARM, WEIGHT_PROBE_COLD):
+                for n in ns:
+                    jobs[("weights", (f, n))] = onnx_ops.chain_graph([Linear(in_f=f, out_f=f)] * n, seed=st.seed)
         if st.subtract_overhead:
             for model in list(jobs.values()) + list(models):
                 in_shapes = onnx_ops.graph_input_shapes(model)
@@ -343,6 +382,8 @@ class Profiler:
                     self.overheads[key] = t.value_ms
         for s in shapes:
             self._store_boundary(s, jobs[("stack_n", s)], timings[("stack_n", s)], timings[("stack_m", s)])
+        if probe:
+            self._store_weight_stream(timings)
         # shape-keeping plans first: shape-changing ones subtract their fillers
         for key, plan in sorted(plans.items(), key=lambda kv: kv[1].method == "filler"):
             done[key] = self._entry(plan, jobs[("op", key)], timings[("op", key)])
@@ -413,6 +454,34 @@ class Profiler:
                 entry["note"] = f"non-positive slope ({per_op:.4f} ms), clamped to 0"
             self.entries[filler.key] = entry
 
+    def _store_weight_stream(self, timings: dict) -> None:
+        slopes, failed = [], []
+        for f, (m, n) in (WEIGHT_PROBE_WARM, WEIGHT_PROBE_COLD):
+            t_m, t_n = timings[("weights", (f, m))], timings[("weights", (f, n))]
+            if isinstance(t_m, CompileError) or isinstance(t_n, CompileError):
+                failed.append(str(t_m if isinstance(t_m, CompileError) else t_n))
+                continue
+            slopes.append((t_n.value_ms - t_m.value_ms) / (_probe_mb((f, n), n) - _probe_mb((f, m), m)))
+        warm_mb, cold_mb = _probe_mb(WEIGHT_PROBE_WARM, WEIGHT_PROBE_WARM[1][1]), \
+            _probe_mb(WEIGHT_PROBE_COLD, WEIGHT_PROBE_COLD[1][0])
+        self.weight_stream = {"extra_ms_per_mb": round(max(slopes[1] - slopes[0], 0.0), 6) if not failed else 0.0,
+                              "warm_mb": round(warm_mb, 3), "cold_mb": round(cold_mb, 3),
+                              "probe": f"Linear {WEIGHT_PROBE_WARM[0]}^2 x{WEIGHT_PROBE_WARM[1]} vs "
+                                       f"{WEIGHT_PROBE_COLD[0]}^2 x{WEIGHT_PROBE_COLD[1]} stacks, per-MB slopes"}
+        if not failed:
+            self.weight_stream.update(warm_ms_per_mb=round(slopes[0], 6), cold_ms_per_mb=round(slopes[1], 6))
+        else:
+            self.weight_stream["error"] = f"probe failed, no cold-weight term: {failed[0]}"
+
+    def _cold_weight_fields(self, op, model) -> dict:
+        """The entry's weight sizes and cold-weight term (empty when off or not measured)."""
+        ws = self.weight_stream
+        if not self.settings.cold_weights or not ws:
+            return {}
+        op_mb, graph_mb = weights_mb(onnx_ops.chain_graph([op], seed=self.settings.seed)), weights_mb(model)
+        extra = cold_weight_ms(op_mb, graph_mb, ws["extra_ms_per_mb"], ws["warm_mb"], ws["cold_mb"])
+        return {"weight_mb": round(op_mb, 4), "graph_weight_mb": round(graph_mb, 4), "cold_weights_ms": round(extra, 6)}
+
     def _entry(self, plan, model, timing) -> dict:
         op = plan.op
         entry = {"key": op.key, "op": op.to_dict()}
@@ -432,6 +501,7 @@ class Profiler:
         except CompileError as exc:
             return {**entry, "latency_ms": None, "std_ms": None, "n": 0, "status": "failed",
                     "method": plan.method, "error": str(exc)}
+        cold = self._cold_weight_fields(op, model)
         latency = plan.latency(timing.value_ms, overhead + io, filler_ms)
         if plan.method != "filler":
             std = timing.std_ms / plan.n
@@ -442,10 +512,12 @@ class Profiler:
         if latency < 0:  # subtraction below zero: the op is cheaper than the noise floor
             status, note = "noisy", f"negative after subtraction ({latency:.4f} ms), clamped to 0"
             latency = 0.0
+        latency += cold.get("cold_weights_ms", 0.0)
         out = {**entry, "latency_ms": round(latency, 6), "std_ms": round(std, 6), "n": timing.n, "status": status,
                "method": plan.method, "graph_ms": round(timing.value_ms, 6), "spread": round(timing.spread, 4)}
         if note:
             out["note"] = note
+        out.update(cold)
         if plan.method == "filler":
             out["fillers"] = {"in": plan.n_in, "out": plan.n_out}
             if not charged[0]:
@@ -496,6 +568,7 @@ class Profiler:
         info = self.runner.info()  # precision / threads actually used, known after the first compile
         source = {**self.source, "precision": info["precision"], "threads": info["threads"],
                   "call_overhead_ms": dict(self.overheads), "boundary_ms": dict(self.boundaries),
+                  **({"weight_stream": self.weight_stream} if self.weight_stream else {}),
                   "complete": complete}
         failed = sum(1 for e in self.entries.values() if e.get("status") == "failed")
         noisy = sum(1 for e in self.entries.values() if e.get("status") == "noisy")
