@@ -16,13 +16,13 @@ Usage: python benchmarks/bench_costmodel.py [--models vpu_2_7.vpunn ...] [--size
                                             [--threads 0] [--png out.png]
 Timings on shared machines are noisy: every figure is the best of several repeats.
 
-Measured 2026-11-28 05:31 UTC on the 2-core development machine (AMD EPYC, AVX2, shared with other jobs;
-it gave this run about one core), one run, zero-skipping (avx2_sparse, default) vs dense (avx2) kernel,
-predictions/s of wall time:
-  vpu_2_7  full path 1M: 125k vs 84k; 4096: 143k vs 96k; MLP only 1M: 117k vs 85k (numpy 95k);
-           single VPUNN.predict call 8.8 us vs 19.1 us.
-  vpu_2_0  full path 1M: 133k vs 95k; 4096: 86k vs 91k (noise); MLP only 1M: 105k vs 102k (numpy 167k);
-           single call 13.3 us vs 15.4 us.
+Measured on the 2-core development machine (AMD EPYC Zen 3, AVX2, shared with other jobs), --threads 1,
+pinned to one core, one run each of the previous kernel (commit 6acf546) and the current block kernel
+(42cf371) in the same session, predictions/s of wall time (previous -> current):
+  vpu_2_7  full path 1M: 100k -> 139k; 4096: 106k -> 135k; MLP only 1M: 110k -> 123k (numpy 1 thread
+           89k / 112k in the two runs); single VPUNN.predict call 14.9 us -> 7.7 us.
+  vpu_2_0  full path 1M: 82k -> 142k; MLP only 1M: 94k -> 137k (numpy 116k / 131k); single call
+           17.8 us -> 12.9 us.
 """
 from __future__ import annotations
 
