@@ -295,7 +295,7 @@ def test_no_overhead_subtraction_keeps_call_cost():
 
 def test_noisy_entries_are_retried_and_flagged(tmp_path):
     runner = FakeRunner(jitter=0.5)
-    settings = profiler.ProfileSettings(stack=2, warmup=0, repeats=5, max_spread=0.05, retries=2, cold_weights=False)
+    settings = profiler.ProfileSettings(stack=2, warmup=0, repeats=5, max_spread=0.05, retries=2)
     op = O.Conv2d(8, 8, 3, 1, 4, 4)
     table = profiler.profile_ops([op], runner, settings, None, progress=False)
     e = {e["key"]: e for e in table["entries"]}[op.key]
@@ -317,7 +317,8 @@ def test_failed_op_is_marked_and_rest_produced(tmp_path):
 
 def test_resume_keeps_measured_entries(tmp_path):
     out = tmp_path / "lut.json"
-    settings = profiler.ProfileSettings(stack=4, warmup=0, repeats=3, batch=2)  # checkpoint every 2 ops
+    # checkpoint every 2 ops; the cold-weight probe's result is resumed too
+    settings = profiler.ProfileSettings(stack=4, warmup=0, repeats=3, batch=2, cold_weights=True)
     with pytest.raises(KeyboardInterrupt):
         profiler.profile_ops(TINY_OPS, FakeRunner(interrupt_after=17), settings, out, progress=False)
     partial = profiler.read_lut_json(out)
@@ -665,7 +666,7 @@ class CacheFakeRunner(FakeRunner):
 
 def test_profiler_adds_measured_cold_weight_cost(tmp_path):
     out = tmp_path / "lut.json"
-    settings = profiler.ProfileSettings(stack=4, warmup=0, repeats=3)
+    settings = profiler.ProfileSettings(stack=4, warmup=0, repeats=3, cold_weights=True)
     table = profiler.profile_ops(TINY_OPS, CacheFakeRunner(), settings, out, progress=False)
     ws = table["source"]["weight_stream"]
     per_mb = 1e-4 * 2 ** 20 / 4  # the fake's extra cost per MB of cold float32 weights
