@@ -23,6 +23,11 @@ pinned to one core, one run each of the previous kernel (commit 6acf546) and the
            89k / 112k in the two runs); single VPUNN.predict call 14.9 us -> 7.7 us.
   vpu_2_0  full path 1M: 82k -> 142k; MLP only 1M: 94k -> 137k (numpy 116k / 131k); single call
            17.8 us -> 12.9 us.
+Default run (2 threads, quiet machine, 2026-11-28 07:30, block kernel), predictions/s of wall time:
+  vpu_2_7  full path 1M 274k (dense kernel 146k; numpy 172k -> 1.60x); 4096: 191k (numpy 254k);
+           single VPUNN.predict call 10.5 us (12-16 us over other valid rows and runs; dense 24.8 us).
+  vpu_2_0  full path 1M 231k (dense 130k; numpy 187k -> 1.24x); single call 16.1 us. Peak RSS +1 MiB.
+  (session 1's kernel, same machine, quiet: vpu_2_7 223k at 1M, single call 11.8 us.)
 """
 from __future__ import annotations
 
