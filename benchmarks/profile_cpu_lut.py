@@ -116,8 +116,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per graph per round")
     ap.add_argument("--rounds", type=int, default=20, help="interleaved rounds (profiling and validation)")
     ap.add_argument("--batch", type=int, default=128, help="ops per interleaved profiling session")
-    ap.add_argument("--cold-weights", action="store_true",
-                    help="add each op's measured weight streaming cost (profiler.WEIGHT_PROBE_*; nets > cache only)")
+    ap.add_argument("--cold-weights", choices=("auto", "on", "off"), default="auto",
+                    help="add each op's measured weight streaming cost (profiler.WEIGHT_PROBE_*); auto: when the "
+                         "space's median network has more weights than stay cached")
     ap.add_argument("--samples", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-dir", default="profile_cpu_out")
@@ -129,19 +130,21 @@ def main() -> None:
     space = get_space(args.space, **kw)
     ops = validate.space_ops(space)
     runner = runners.make_runner(args.runtime, args.device, args.precision, args.threads, args.clock)
-    extra = {"space": args.space, "space_kwargs": kw, "space_name": space.name}
+    cold, network_mb = validate.cold_weights_setting(args.cold_weights, space)
+    extra = {"space": args.space, "space_kwargs": kw, "space_name": space.name, "network_weight_mb": round(network_mb, 3)}
     print(f"space {space.name}: {len(profiler.unique_ops(ops))} distinct ops; {args.runtime} {args.device} "
           f"{args.precision} threads={args.threads} clock={args.clock} "
-          f"estimator={args.estimator}")
+          f"estimator={args.estimator}; median network {network_mb:.1f} MB of weights -> cold-weight term "
+          f"{'on' if cold else 'off'} ({args.cold_weights})")
 
     tables = {}
     for label, stack in ((f"stacked N={args.stack}", args.stack), ("naive N=1", 1)):
         t0 = time.perf_counter()
         settings = profiler.ProfileSettings(stack=stack, warmup=5, repeats=args.repeats, rounds=args.rounds,
                                             batch=args.batch, max_spread=0.05, retries=2, estimator=args.estimator,
-                                            cold_weights=args.cold_weights)
+                                            cold_weights=cold)
         path = out / (f"{args.runtime}_{args.device}_{args.input}_{args.clock}_{args.estimator}_r{args.rounds}"
-                      f"_b{args.batch}_stack{stack}{'_cw' if args.cold_weights else ''}.json")
+                      f"_b{args.batch}_stack{stack}{'_cw' if cold else ''}.json")
         tables[label] = profiler.profile_ops(ops, runner, settings, path, extra_source=extra,
                                              space_meta=profiler.space_meta(space),
                                              network_io=validate.network_io(space))

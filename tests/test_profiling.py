@@ -693,3 +693,19 @@ def test_profiler_adds_measured_cold_weight_cost(tmp_path):
     assert profiler.read_lut_json(old)["source"]["cold_weights"] is False
     with pytest.raises(profiler.LutFileError, match="cold_weights"):  # no silent mix of the two kinds
         profiler.profile_ops(TINY_OPS, CacheFakeRunner(), settings, old, progress=False)
+
+
+def test_cold_weights_auto_follows_the_networks_weight_size():
+    """auto: on for MobileNetV2 at 224 px (~14.6 MB of weights, more than the warm probe's 8 MB stays cached),
+    off at 32 px (~1.7 MB); on / off override; anything else is refused."""
+    from vpunas.spaces import get_space, space_kwargs_from_cli
+
+    big = get_space("mbconv", **space_kwargs_from_cli("mbconv", None, "224"))
+    small = get_space("mbconv", **space_kwargs_from_cli("mbconv", None, "32"))
+    on, mb_big = validate.cold_weights_setting("auto", big)
+    off, mb_small = validate.cold_weights_setting("auto", small)
+    assert on and not off and mb_big > 8.0 > mb_small > 0
+    assert validate.cold_weights_setting("off", big)[0] is False and validate.cold_weights_setting("on", small)[0] is True
+    assert profiler.streams_weights(8.1) and not profiler.streams_weights(7.9)
+    with pytest.raises(ValueError, match="auto, on or off"):
+        validate.cold_weights_setting("yes", big)

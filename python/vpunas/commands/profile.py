@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=int, default=128,
                    help="ops timed together in one interleaved session (the file is checkpointed after each); "
                         "ops of different sessions see different host load, so keep a table in one where possible")
+    p.add_argument("--cold-weights", choices=("auto", "on", "off"), default="auto",
+                   help="add each op's measured weight-streaming cost; auto: when the space's median network has "
+                        "more weights than stay cached (profiler.streams_weights)")
     p.add_argument("--max-spread", type=float, default=0.05,
                    help="relative IQR above which a graph is re-measured and then flagged noisy")
     p.add_argument("--retries", type=int, default=2)
@@ -76,11 +79,14 @@ def _run_profile(args) -> int:
     space = get_space(args.space, **kw)
     precision = args.precision or ("f32" if args.device.upper().startswith("CPU") else None)
     runner = runners.make_runner(args.runtime, args.device, precision, args.threads, args.clock)
+    cold, network_mb = validate.cold_weights_setting(args.cold_weights, space)
     settings = profiler.ProfileSettings(stack=args.stack, warmup=args.warmup, repeats=args.repeats,
                                         rounds=args.rounds, batch=args.batch, max_spread=args.max_spread, retries=args.retries,
-                                        subtract_overhead=not args.no_overhead, estimator=args.estimator)
+                                        subtract_overhead=not args.no_overhead, estimator=args.estimator,
+                                        cold_weights=cold)
     ops = validate.space_ops(space)
-    extra = {"space": args.space, "space_kwargs": kw, "space_name": getattr(space, "name", args.space)}
+    extra = {"space": args.space, "space_kwargs": kw, "space_name": getattr(space, "name", args.space),
+             "network_weight_mb": round(network_mb, 3)}
     try:
         table = profiler.profile_ops(ops, runner, settings, args.output, extra_source=extra,
                                      overwrite=args.overwrite, space_meta=profiler.space_meta(space),

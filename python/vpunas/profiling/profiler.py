@@ -50,6 +50,13 @@ def _probe_mb(probe, n) -> float:
     return 4 * (f * f + f) * n / 2 ** 20
 
 
+def streams_weights(network_mb: float) -> bool:
+    """Whether networks of `network_mb` MB of weights read them from memory on every inference. A net reads
+    its weights cyclically, once per inference: under an LRU cache they all miss once they exceed it and
+    all hit below it. The cache size taken is the largest weight set the warm probe measured as cached."""
+    return network_mb > _probe_mb(WEIGHT_PROBE_WARM, WEIGHT_PROBE_WARM[1][-1])
+
+
 def cold_weight_ms(op_mb: float, graph_mb: float, extra_ms_per_mb: float, warm_mb: float, cold_mb: float) -> float:
     """Extra cost of streaming an op's weights from memory in a network, given how much of it its
     measured graph (graph_mb of weights) already paid: all below warm_mb, none above cold_mb."""
@@ -87,10 +94,9 @@ class ProfileSettings:
     subtract_boundary: bool = True  # layout conversion at the graph boundary (needs stack >= 2)
     seed: int = 0
     estimator: str = "median"
-    # Add each op's weight streaming cost (see WEIGHT_PROBE_*). Off by default: right only for networks
-    # whose weights exceed the cache (224 px MobileNetV2, 14 MB: stacked 5.4-6.7 % -> 4.1-4.6 % MAPE);
-    # wrong for small ones (32 px, 1.5 MB of weights stay cached: 1.7 % -> 8.6 %). A net-level term
-    # (by the subnet's total weights) is the open fix.
+    # Add each op's weight streaming cost (see WEIGHT_PROBE_*): right for networks whose weights exceed
+    # the cache (224 px MobileNetV2, 14 MB: stacked 5.4-6.7 % -> 4.1-4.6 % MAPE), wrong for small ones
+    # (32 px, 1.5 MB stay cached: 1.7 % -> 8.6 %). `streams_weights` decides it per space (CLI: auto).
     cold_weights: bool = False
 
     def __post_init__(self):

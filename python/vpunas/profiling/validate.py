@@ -99,6 +99,24 @@ def network_io(space) -> tuple:
     return tuple(onnx_ops.op_input_shape(ops[0])), tuple(onnx_ops.output_shape(ops))
 
 
+def network_weight_mb(space, samples: int = 200, seed: int = 0) -> float:
+    """Median float32 weight size (MB) of the space's networks, over `samples` random architectures."""
+    rng = np.random.default_rng(seed)
+    sizes = [sum(op.params for op in subnet_ops(space, space.sample_arch(rng))) * 4 / 2 ** 20 for _ in range(samples)]
+    return float(np.median(sizes))
+
+
+def cold_weights_setting(choice: str, space) -> tuple[bool, float]:
+    """('auto' | 'on' | 'off', space) -> (add the cold-weight term?, the space's median network weight MB).
+    auto: on when the space's networks stream their weights (`profiler.streams_weights`)."""
+    from .profiler import streams_weights
+
+    if choice not in ("auto", "on", "off"):
+        raise ValueError(f"cold weights must be auto, on or off; got {choice!r}")
+    mb = network_weight_mb(space)
+    return (streams_weights(mb) if choice == "auto" else choice == "on"), mb
+
+
 def predict_ms(latencies: dict, ops: Sequence, overhead_ms: float = 0.0, label: str = "LUT") -> float:
     """LUT prediction of a subnet: sum of its ops' entries (+ the call overhead once)."""
     missing = [op.key for op in ops if op.key not in latencies and onnx_ops.op_name(op) != "Skip"]
