@@ -18,7 +18,27 @@ graphs and not others (the earlier Spearman 0.92-0.96 and a pass-to-pass "noise 
 Figures from the development machine (2-core AMD EPYC VM, L2 1 MiB/core, L3 32 MiB shared; this job
 pinned to core 0 with taskset, core 1 busy with another engineer's work; OpenVINO 2026.4.1 CPU f32,
 1 thread, cpu clock, min estimator, 20 rounds x 3 repeats, 50 subnets, --batch 128).
-With the cold-weight term (--cold-weights; profiler.py, 97aaa98, runs made with it on by default): Linear stacks measured in the profiling session
+Default settings now (--cold-weights auto: on at 224 px, median net 14.6 MB of weights; off at 32 px, 1.7 MB),
+fresh runs 2026-11-28 07:35-07:55, pinned to core 0, the other core mostly idle:
+                                                run  MAPE   max err  bias    Pearson  Spearman
+  224 px  stacked N=8                            C   3.43%   4.94%  -3.43%  0.9975   0.9915
+                                                 D   4.08%   5.81%  -4.08%  0.9985   0.9936
+          naive N=1, call overhead subtracted    C   1.79%   5.68%  +1.79%  0.9969   0.9898
+                                                 D   2.02%   4.04%  +2.02%  0.9977   0.9930
+          naive N=1, raw                         C   3.35%   7.73%  +3.35%  0.9960   0.9890
+                                                 D   3.14%   5.48%  +3.14%  0.9970   0.9910
+          odd vs even rounds (noise ceiling)     C   2.16%   8.42%  +0.18%  0.9731   0.9599
+                                                 D   2.12%   8.73%  +0.87%  0.9784   0.9760
+          profiling 83 s (stacked) + 25 s (naive), validation 167 s per run.
+  32 px   stacked N=8 (term off)                     1.35%   3.25%  +1.23%  0.9991   0.9982
+          naive N=1, call overhead subtracted       30.72%  47.75% +30.72%  0.9972   0.9932
+          naive N=1, raw                            61.25%  91.71% +61.25%  0.9897   0.9852
+          odd vs even rounds (noise ceiling)        20.62%  51.77% +19.40%  0.7908   0.7844 (a noisy session)
+  The stacked LUT still under-predicts 224 px nets by a near-constant ~0.4-0.6 ms (bias -3.4 to -4.1 %), not
+  yet explained (next suspect: per-node dispatch in a full net).
+
+Earlier runs, for reference.
+With the cold-weight term (--cold-weights on; profiler.py, 97aaa98): Linear stacks measured in the profiling session
 cost 23 us/MB of weights with 4-8 MB in the graph and 53-55 us/MB with 32-64 MB (from memory), so each
 entry gets +29-32 us per MB of its own weights (0.15 ms for the 1280x1000 classifier, ~0.4-0.5 ms per
 subnet). Two runs of input 224 (subnets 10.1-19.9 ms):
@@ -73,7 +93,7 @@ network's input conversion (stacking.py). Two runs of input 224 (subnets 9.9-19.
   Before 6acf546 (filler after the op only, io(s_in) / 2 subtracted from every op): 224 px stacked
   5.67 % (bias -5.67 %), 1.61 % in another run; 32 px 2.43 %. onnxruntime was not re-measured with
   interleaved timing (earlier, sequential: 32 px stacked 6.6-10.6 %).
-Reproduce: taskset -c 0 python benchmarks/profile_cpu_lut.py --input 224 --out-dir /tmp/out224 [--cold-weights]
+Reproduce: taskset -c 0 python benchmarks/profile_cpu_lut.py --input 224 --out-dir /tmp/out224 [--cold-weights auto|on|off]
 """
 from __future__ import annotations
 
