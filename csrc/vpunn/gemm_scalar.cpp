@@ -178,6 +178,9 @@ SparseSet sparse_set(const DenseLayer& layer, const std::vector<int>& outs, bool
   return set;
 }
 
+// VPUNN sums output o in its 4-lane tree order when o's weight row starts 16-byte aligned: (o * in) % 4 == 0.
+bool in_tree_order(int o, int in) { return (int64_t(o) * in) % 4 == 0; }
+
 }  // namespace
 
 PackedSparse pack_sparse(const DenseLayer& layer, int width, const std::vector<int32_t>& out_pos) {
@@ -193,7 +196,7 @@ PackedSparse pack_sparse(const DenseLayer& layer, int width, const std::vector<i
   for (int o = 0; o < layer.out; ++o) outs[size_t(o)] = o;
   std::sort(outs.begin(), outs.end(), [&](int a, int b) { return out_pos[size_t(a)] < out_pos[size_t(b)]; });
   std::vector<int> tree, sequential;
-  for (int o : outs) ((int64_t(o) * layer.in) % 4 == 0 ? tree : sequential).push_back(o);
+  for (int o : outs) (in_tree_order(o, layer.in) ? tree : sequential).push_back(o);
   p.tree = sparse_set(layer, tree, true, width, out_pos);
   p.sequential = sparse_set(layer, sequential, false, width, out_pos);
   return p;
@@ -218,9 +221,8 @@ PackedDense pack_dense(const DenseLayer& layer, int nr) {
   p.out = layer.out;
   p.nr = nr;
   p.act = layer.act;
-  // VPUNN's tree order applies where its weight row starts 16-byte aligned: (o * in) % 4 == 0.
   std::vector<int> tree, sequential;
-  for (int o = 0; o < layer.out; ++o) ((int64_t(o) * layer.in) % 4 == 0 ? tree : sequential).push_back(o);
+  for (int o = 0; o < layer.out; ++o) (in_tree_order(o, layer.in) ? tree : sequential).push_back(o);
   append_panels(layer, tree, true, nr, &p);
   append_panels(layer, sequential, false, nr, &p);
   return p;
