@@ -135,7 +135,8 @@ def summarize(times_ms: np.ndarray) -> tuple[float, float, float]:
     return med, iqr / 1.349, (iqr / med if med > 0 else math.inf)
 
 
-def _estimate(times_ms: np.ndarray, estimator: str, axis=None):
+def estimate(times_ms: np.ndarray, estimator: str, axis=None):
+    """The settings' estimator ("min" or "median") over timed calls."""
     return np.min(times_ms, axis=axis) if estimator == "min" else np.median(times_ms, axis=axis)
 
 
@@ -185,7 +186,7 @@ def time_graphs(runner, models: Sequence, settings: ProfileSettings, inputs: Opt
             fastest[i] = min(fastest.get(i, math.inf), float(np.min(t)))
             med, std, spread = summarize(t)
             if i not in best or spread < best[i][2]:
-                best[i] = (med, std, spread, tuple(float(v) for v in _estimate(t, settings.estimator, axis=1)))
+                best[i] = (med, std, spread, tuple(float(v) for v in estimate(t, settings.estimator, axis=1)))
         pending = {i: calls[i] for i in times if best[i][2] > settings.max_spread}
     for i, (med, std, spread, rounds) in best.items():
         if results[i] is not None:

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from . import onnx_ops
-from .profiler import LutFileError, Profiler, ProfileSettings, latency_by_key, time_graphs
+from .profiler import LutFileError, Profiler, ProfileSettings, estimate, latency_by_key, time_graphs
 
 
 # ------------------------------------------------------------------------------------------------ metrics
@@ -69,8 +69,7 @@ def split_half_noise(round_ms: np.ndarray, estimator: str = "median") -> dict:
     r = np.asarray(round_ms, np.float64)
     if r.ndim != 2 or r.shape[1] < 2:
         raise ValueError(f"need per-round times [subnet, round] with >= 2 rounds, got shape {r.shape}")
-    combine = np.min if estimator == "min" else np.median
-    return error_metrics(combine(r[:, 1::2], axis=1), combine(r[:, 0::2], axis=1))
+    return error_metrics(estimate(r[:, 1::2], estimator, axis=1), estimate(r[:, 0::2], estimator, axis=1))
 
 
 # ------------------------------------------------------------------------------------------------ subnets
