@@ -42,6 +42,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lambda-on", choices=("expected", "derived"), default="expected",
                     help="what --auto-lambda steers: E[lat], or the argmax net's latency (many candidates per block "
                          "spread the mass, so the argmax can sit far below E[lat])")
+    ap.add_argument("--arch-params", choices=("joint", "factorized"), default="factorized",
+                    help="architecture logits: one per candidate, or factorized (kernel, width, activation, skip)")
     ap.add_argument("--kernels", default="1,3,5", help="kernel choices of each conv")
     ap.add_argument("--acts", default="relu,leaky_relu", help="activation choices")
     ap.add_argument("--bench-repeats", type=int, default=5)
@@ -78,6 +80,7 @@ def main(argv=None) -> int:
     search_cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=args.warmup_epochs, batch_size=args.batch_size, w_lr=args.w_lr, optimizer=args.optimizer,
                               weight_decay=0.0, a_lr=args.a_lr, loss=args.loss, target_ms=target,
                               lambda_lat=args.lambda_lat, auto_lambda=args.auto_lambda, lambda_on=args.lambda_on,
+                              arch_params=args.arch_params,
                               max_steps_per_epoch=args.search_steps)
     train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=0.0,
                             max_steps_per_epoch=args.train_steps, optimizer=args.optimizer)

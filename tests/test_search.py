@@ -21,7 +21,7 @@ def _trainer(tmp_path=None, **cfg):
     base.update(cfg)
     return space, ProxylessSearch(net, space.candidate_mask(), ClassificationTask(), tiny_data(64),
                                   tiny_data(32, seed=1), macs_latency(space), SearchConfig(**base),
-                                  out_dir=tmp_path, progress=False)
+                                  out_dir=tmp_path, progress=False, factors=space.arch_factors())
 
 
 def test_alpha_moves_to_cheaper_ops_when_lambda_is_large():
@@ -195,3 +195,26 @@ def test_auto_lambda_on_derived_latency_keeps_the_argmax_net_near_target():
     assert any(abs(h["lambda"] - tr.initial_lambda) > 1e-12 for h in res.history)
     with pytest.raises(ValueError, match="lambda_on"):
         SearchConfig(lambda_on="argmax").validate()
+
+
+def test_factorized_search_moves_to_cheaper_factors_and_logs_them(tmp_path):
+    space, tr = _trainer(tmp_path, lambda_lat=50.0, epochs=3, arch_params="factorized")
+    before = tr.expected_latency_ms()
+    res = tr.run()
+    assert res.expected_latency_ms < 0.7 * before
+    assert not hasattr(tr.arch, "alpha")  # the parameters are the factor logits
+    factors = json.loads((tmp_path / "search_log.json").read_text())["epochs"][-1]["factors"]
+    assert all(block["skip"] > 0 for block in factors[:2])  # the blocks that may be skipped: skip won
+    last = factors[2]  # no skip there: the cheaper kernel and expand ratio won
+    assert last["k=3"] > last["k=5"] and last["e=1"] > last["e=3"], last
+    _, resumed = _trainer(tmp_path, lambda_lat=50.0, epochs=3, arch_params="factorized")
+    assert resumed.run(resume=True).choices == res.choices  # theta checkpoints and resumes like alpha
+
+
+def test_factorized_needs_factors():
+    space = tiny_space()
+    with pytest.raises(ValueError, match="factors"):
+        ProxylessSearch(space.build_supernet(), space.candidate_mask(), ClassificationTask(), tiny_data(16),
+                        tiny_data(16), macs_latency(space), SearchConfig(arch_params="factorized"), progress=False)
+    with pytest.raises(ValueError, match="arch_params"):
+        SearchConfig(arch_params="fancy").validate()

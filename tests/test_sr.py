@@ -240,7 +240,8 @@ def test_run_sr_end_to_end_tiny(tmp_path):
 
     res = run_sr(tmp_path, width=16, max_blocks=1, kernels=(1,), mids=(16,), acts=("relu", "leaky_relu"),
                  upsamplers=("nearest", "d2s"), bench_hw=(12, 16), lr_patch=8, baseline=False, bench_repeats=1,
-                 search_cfg=SearchConfig(epochs=2, warmup_epochs=1, batch_size=2, max_steps_per_epoch=2),
+                 search_cfg=SearchConfig(epochs=2, warmup_epochs=1, batch_size=2, max_steps_per_epoch=2,
+                                         arch_params="factorized"),
                  train_cfg=TrainConfig(epochs=1, batch_size=2, max_steps_per_epoch=2), quiet=True)
     row = res["rows"][0]
     assert row["onnx"]["max_abs_err_vs_torch"] < 1e-3 and row["openvino_ir"]["max_abs_err_vs_torch"] < 1e-3
@@ -286,4 +287,6 @@ def test_cli_has_the_sr_subcommand(capsys):
 
     args = build_parser().parse_args(["search", "sr", "--scale", "3", "--kernels", "1,3", "--acts", "relu"])
     assert args.scale == 3 and args.kernels == (1, 3) and args.acts == ("relu",) and args.device == "VPU_2_7"
+    assert args.arch_params == "factorized"  # the SR space's many candidates per block: factorized by default
+    assert build_parser().parse_args(["search", "sr", "--arch-params", "joint"]).arch_params == "joint"
     assert callable(args.func)

@@ -1,12 +1,15 @@
 """Supernet mechanics: the binarized-gate gradient estimate, path sampling, rescaling, the MBConv space."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from vpunas.supernet import ArchParameters, BinaryGate, MixedOp, PathSample, SearchBlock
+from vpunas.supernet import (ArchFactors, ArchParameters, BinaryGate, FactorizedArchParameters, MixedOp, PathSample,
+                             SearchBlock)
 from _nas_tiny import tiny_space, one_thread
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)
@@ -140,3 +143,102 @@ def test_search_block_residual():
     blk = SearchBlock(MixedOp([nn.Identity()]), residual=True)
     x = torch.ones(1, 1, 2, 2)
     torch.testing.assert_close(blk(x, PathSample((0,))), 2 * x)
+
+
+def _edsr_space():
+    from vpunas.spaces.edsr import EdsrSpace
+
+    return EdsrSpace(width=16, max_blocks=2, kernels=(1, 3), mids=(16, 32), input_hw=(8, 8))
+
+
+def test_factorized_logits_give_a_product_of_factor_softmaxes():
+    space = _edsr_space()
+    arch = FactorizedArchParameters(space.candidate_mask(), space.arch_factors())
+    torch.testing.assert_close(arch.probs()[0], torch.full((17,), 1 / 17))  # theta = 0: uniform, like alpha = 0
+    with torch.no_grad():
+        arch.theta.normal_()
+    raw = {n: float(t) for n, t in zip(arch.factor_names[0], arch.theta[0].detach())}
+    groups = {"k1": (1, 3), "k2": (1, 3), "mid": (16, 32), "act": ("relu", "leaky_relu")}
+    # a group's effective logits are centred: theta_v - mean over the group
+    theta = {"skip": raw["skip"]}
+    for g, vals in groups.items():
+        mean = sum(raw[f"{g}={v}"] for v in vals) / len(vals)
+        theta.update({f"{g}={v}": raw[f"{g}={v}"] - mean for v in vals})
+    p = arch.probs().detach()[0]
+    p_res = 1 - p[0]
+    assert float(p[0]) == pytest.approx(
+        math.exp(theta["skip"]) / (math.exp(theta["skip"]) + math.prod(
+            sum(math.exp(theta[f"{f}={v}"]) for v in vals)
+            for f, vals in (("k1", (1, 3)), ("k2", (1, 3)), ("mid", (16, 32)), ("act", ("relu", "leaky_relu"))))),
+        rel=1e-5)
+
+    def factor_softmax(name, vals):
+        e = [math.exp(theta[f"{name}={v}"]) for v in vals]
+        return [x / sum(e) for x in e]
+
+    pk1, pk2 = factor_softmax("k1", (1, 3)), factor_softmax("k2", (1, 3))
+    pm, pa = factor_softmax("mid", (16, 32)), factor_softmax("act", ("relu", "leaky_relu"))
+    for j, c in enumerate(space.res_choices, start=1):
+        want = pk1[(1, 3).index(c.k1)] * pk2[(1, 3).index(c.k2)] * pm[(16, 32).index(c.mid)] * \
+            pa[("relu", "leaky_relu").index(c.act)]
+        assert float(p[j] / p_res) == pytest.approx(want, rel=1e-5)
+    # the upsampler block: (mode, width) candidates only; the padding columns stay masked
+    n_up = len(space.up_choices)
+    up = arch.probs().detach()[-1]
+    assert bool((up[n_up:] == 0).all()) and float(up.sum()) == pytest.approx(1.0)
+
+
+def test_factorized_gate_gradient_reaches_every_factor_of_the_sampled_pair():
+    space = _edsr_space()
+    arch = FactorizedArchParameters(space.candidate_mask(), space.arch_factors())
+    samples = arch.sample_binary(torch.Generator().manual_seed(0))
+    loss = sum(s.gates[0] * 1.0 + s.gates[-1] * 2.0 for s in samples)
+    loss.backward()
+    # chain rule: dL/dtheta = basis^T dL/dalpha, with dL/dalpha from the ProxylessNAS gate estimate
+    alpha = arch.logits().detach().requires_grad_(True)
+    gates = [BinaryGate.apply(alpha[b, list(s.indices)], int(s.gates.argmax())) for b, s in enumerate(samples)]
+    sum(g[0] * 1.0 + g[-1] * 2.0 for g in gates).backward()
+    torch.testing.assert_close(arch.theta.grad, torch.einsum("nm,nmk->nk", alpha.grad, arch.basis))
+    # the pair's gate gradients sum to 0, so a factor both candidates share (same row entries) learns nothing
+    # from the pair; only the factors in which the two candidates differ move
+    for b, s in enumerate(samples):
+        rows = arch.basis[b, list(s.indices)]
+        shared = (rows[0] == rows[1])
+        torch.testing.assert_close(arch.theta.grad[b][shared], torch.zeros(int(shared.sum())))
+    assert float(arch.theta.grad.abs().sum()) > 0
+
+
+def test_factor_basis_is_checked_and_centred():
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    with pytest.raises(ValueError, match="does not fit"):
+        FactorizedArchParameters(mask, ArchFactors(torch.ones(2, 2, 1), torch.zeros(2, 1), [["a"], ["a"]]))
+    with pytest.raises(ValueError, match=r"\[N, M, K\]"):
+        ArchFactors(torch.ones(2, 2), torch.zeros(2, 1), [["a"], ["a"]])
+    with pytest.raises(ValueError, match="non-finite"):
+        ArchFactors(torch.full((1, 2, 1), float("nan")), torch.zeros(1, 1), [["a"]])
+    # the MBConv space factorises too: kernel, expand, skip; groups are centred, the skip flag is not
+    f = tiny_space().arch_factors()
+    assert sorted(f.names[0]) == ["e=1", "e=3", "k=3", "k=5", "skip"] and f.basis.shape == (3, 5, 5)
+    n = f.names[0]
+    row = f.basis[0, 0]  # k=3, e=1
+    assert float(row[n.index("k=3")]) == 0.5 and float(row[n.index("k=5")]) == -0.5
+    assert float(row[n.index("e=1")]) == 0.5 and float(row[n.index("skip")]) == 0.0
+    skip_row = f.basis[0, 4]
+    assert float(skip_row[n.index("skip")]) == 1.0 and float(skip_row.abs().sum()) == 1.0
+
+
+def test_centred_factors_separate_values_under_a_common_push():
+    """A cost pushing every kernel of a block down (the block is too slow) must still rank the kernels:
+    with uncentred factors Adam moves them all by ~lr per step and they never separate."""
+    space = tiny_space()
+    arch = FactorizedArchParameters(space.candidate_mask(), space.arch_factors())
+    opt = torch.optim.Adam(arch.parameters(), lr=0.05, betas=(0.0, 0.999))
+    cost = torch.tensor([[1.0, 2.0, 3.0, 4.0, 0.0]] * 2 + [[1.0, 2.0, 3.0, 4.0, 0.0]])  # k3e1 < k3e3 < k5e1 < k5e3
+    for _ in range(100):
+        opt.zero_grad()
+        (arch.probs() * cost).sum().backward()
+        opt.step()
+    n = arch.factor_names[0]
+    theta = arch.theta.detach()[0]
+    assert theta[n.index("skip")] > 0 and theta[n.index("k=3")] > theta[n.index("k=5")]
+    assert theta[n.index("e=1")] > theta[n.index("e=3")]

@@ -106,7 +106,8 @@ def run_classification(out_dir: str | Path, *, data: str | Path | None = None, p
     trainer = ProxylessSearch(supernet, space.candidate_mask(), task, search_train, search_valid, latency,
                               search_cfg, out_dir=out_dir / "search", progress=not quiet,
                               block_names=[b.name for b in space.blocks],
-                              choice_names=[b.choice_names for b in space.blocks], torch_device=torch_device)
+                              choice_names=[b.choice_names for b in space.blocks], torch_device=torch_device,
+                              factors=space.arch_factors())
     result = trainer.run(resume=resume)
     if trainer.rank != 0:
         return {"rows": [], "search": None, "report": None}

@@ -33,10 +33,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.loaders import epoch_loader
-from .supernet import ArchParameters
+from .supernet import ArchFactors, ArchParameters, FactorizedArchParameters
 
 LOSS_FORMS = ("add", "mul", "hinge")
 WEIGHT_OPTIMIZERS = ("sgd", "adam")
+ARCH_PARAMS = ("joint", "factorized")
 
 
 def check_optimizer(name: str) -> None:
@@ -131,6 +132,7 @@ class SearchConfig:
     lambda_rate: float = 0.1
     lambda_on: str = "expected"  # auto lambda steers E[lat] ('expected') or the argmax net's latency ('derived')
     grad_clip: float = 5.0
+    arch_params: str = "joint"  # one logit per candidate, or 'factorized' (the space's `arch_factors()`)
     seed: int = 0
     max_steps_per_epoch: int | None = None
 
@@ -145,6 +147,8 @@ class SearchConfig:
         if self.epochs < 1 or not 0 <= self.warmup_epochs <= self.epochs:
             raise ValueError(f"need epochs >= 1 and 0 <= warmup_epochs <= epochs (got {self.epochs}, "
                              f"{self.warmup_epochs})")
+        if self.arch_params not in ARCH_PARAMS:
+            raise ValueError(f"arch_params must be one of {', '.join(ARCH_PARAMS)}; got {self.arch_params!r}")
         if self.lambda_on not in ("expected", "derived"):
             raise ValueError(f"lambda_on must be 'expected' or 'derived', got {self.lambda_on!r}")
         if self.batch_size < 1 or self.arch_every < 1:
@@ -192,7 +196,7 @@ class ProxylessSearch:
     def __init__(self, supernet: nn.Module, mask, task: Task, train_set, valid_set, latency: LatencyTerms,
                  config: SearchConfig, out_dir: str | Path | None = None, progress: bool = True,
                  block_names: list | None = None, choice_names: list | None = None,
-                 torch_device: str | torch.device = "cpu"):
+                 torch_device: str | torch.device = "cpu", factors: ArchFactors | None = None):
         config.validate()
         self.dev = torch.device(torch_device)
         self.cfg = config
@@ -205,7 +209,13 @@ class ProxylessSearch:
         self.block_names = block_names
         self.choice_names = choice_names
         self.net = supernet.to(self.dev)
-        self.arch = ArchParameters(mask).to(self.dev)
+        if config.arch_params == "factorized":
+            if factors is None:
+                raise ValueError("arch_params='factorized' needs the space's factors (space.arch_factors()); "
+                                 "this search was given none")
+            self.arch = FactorizedArchParameters(mask, factors).to(self.dev)
+        else:
+            self.arch = ArchParameters(mask).to(self.dev)
         if tuple(self.arch.mask.shape) != tuple(latency.mask.shape):
             raise ValueError(f"supernet mask {tuple(self.arch.mask.shape)} != latency table mask "
                              f"{tuple(latency.mask.shape)}: the LUT was built for another space")
@@ -219,7 +229,7 @@ class ProxylessSearch:
         self.w_opt = weight_optimizer(self.net.parameters(), config.optimizer, config.w_lr, config.w_momentum,
                                       config.weight_decay)
         # beta1 = 0 as in ProxylessNAS: no momentum leaks updates into paths that were not sampled.
-        self.a_opt = torch.optim.Adam([self.arch.alpha], lr=config.a_lr, betas=(0.0, 0.999), eps=1e-8)
+        self.a_opt = torch.optim.Adam(list(self.arch.parameters()), lr=config.a_lr, betas=(0.0, 0.999), eps=1e-8)
         self.gen = torch.Generator().manual_seed(config.seed + 12345)
         self.lam = float(config.lambda_lat / config.target_ms if config.auto_lambda else config.lambda_lat)
         self.initial_lambda = self.lam
@@ -246,12 +256,14 @@ class ProxylessSearch:
         samples = self.arch.sample_binary(self.gen)
         out = self.net(x, samples)  # plain module: weight gradients are not wanted here
         task_loss = self.task.loss(out, y)
-        exp_lat = self.latency.expected(self.arch.alpha.cpu()).to(self.dev)  # LUT maths stays on the CPU
+        exp_lat = self.latency.expected(self.arch.logits().cpu()).to(self.dev)  # LUT maths stays on the CPU
         loss = latency_loss(task_loss, exp_lat, self.cfg, self.lam)
-        (grad,) = torch.autograd.grad(loss, [self.arch.alpha])
+        params = list(self.arch.parameters())
+        grads = torch.autograd.grad(loss, params)
         self.a_opt.zero_grad(set_to_none=True)
-        self.arch.alpha.grad = _all_average(grad.contiguous(), self.world)
-        old = self.arch.alpha.detach().clone()
+        for p, g in zip(params, grads):
+            p.grad = _all_average(g.contiguous(), self.world)
+        old = self.arch.logits().detach().clone()
         self.a_opt.step()
         self.arch.rescale_(old, samples)
         if self.cfg.auto_lambda:
@@ -327,7 +339,7 @@ class ProxylessSearch:
 
     @torch.no_grad()
     def expected_latency_ms(self) -> float:
-        return float(self.latency.expected(self.arch.alpha.detach().cpu()))
+        return float(self.latency.expected(self.arch.logits().detach().cpu()))
 
     def _end_epoch(self, epoch: int, stats: dict) -> None:
         if self.world > 1:
@@ -338,7 +350,9 @@ class ProxylessSearch:
         choices = self.arch.argmax()
         record = {"epoch": epoch, **stats, "lambda": self.lam, "expected_latency_ms": self.expected_latency_ms(),
                   "derived_latency_ms": self.latency.discrete(choices), "argmax": choices,
-                  "alpha": self.arch.alpha.detach().tolist(), "probs": self.arch.probs().detach().tolist()}
+                  "alpha": self.arch.logits().detach().tolist(), "probs": self.arch.probs().detach().tolist()}
+        if isinstance(self.arch, FactorizedArchParameters):
+            record["factors"] = self.arch.factor_logits()
         self.history.append(record)
         self.epoch = epoch + 1
         if self.rank == 0 and self.out_dir is not None:

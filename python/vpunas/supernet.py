@@ -11,6 +11,10 @@ forward call as a list of `PathSample` (one per mixed op), produced by `ArchPara
       dL/dalpha_i = sum_j dL/dg_j * p_j * (delta_ij - p_i)     (p = softmax over the sampled pair).
   After the optimiser step, `arch.rescale_(old_alpha, samples)` shifts the pair so that the
   probabilities of the paths not sampled stay unchanged (as in ProxylessNAS).
+
+`FactorizedArchParameters` builds the candidate logits from shared factor logits instead (kernel, width,
+activation, skip ... each learned once per block, `ArchFactors`): with dozens of candidates per block, a
+free logit per candidate is sampled too rarely to learn anything in a short search.
 """
 from __future__ import annotations
 
@@ -106,19 +110,24 @@ class SequentialSuperNet(nn.Module):
         return self.head(x)
 
 
-class ArchParameters(nn.Module):
-    """alpha [N blocks, M candidates] with a validity mask (blocks may have fewer candidates)."""
+def _checked_mask(mask) -> torch.Tensor:
+    mask = torch.as_tensor(mask, dtype=torch.bool)
+    if mask.ndim != 2 or not bool(mask.any(dim=1).all()):
+        raise ValueError("the candidate mask must be [N, M] with at least one valid candidate per block")
+    return mask
 
-    def __init__(self, mask: torch.Tensor):
-        super().__init__()
-        mask = torch.as_tensor(mask, dtype=torch.bool)
-        if mask.ndim != 2 or not bool(mask.any(dim=1).all()):
-            raise ValueError("the candidate mask must be [N, M] with at least one valid candidate per block")
-        self.register_buffer("mask", mask)
-        self.alpha = nn.Parameter(torch.zeros(mask.shape, dtype=torch.float32))
+
+class _CandidateLogits(nn.Module):
+    """Sampling, probabilities and argmax over per-block candidate logits [N, M] (masked entries invalid);
+    subclasses say how the logits are parameterised (`logits()`)."""
+
+    mask: torch.Tensor
+
+    def logits(self) -> torch.Tensor:
+        raise NotImplementedError
 
     def masked_logits(self) -> torch.Tensor:
-        return self.alpha.masked_fill(~self.mask, float("-inf"))
+        return self.logits().masked_fill(~self.mask, float("-inf"))
 
     def probs(self) -> torch.Tensor:
         return torch.softmax(self.masked_logits(), dim=1)
@@ -133,6 +142,7 @@ class ArchParameters(nn.Module):
         return [PathSample((int(i),)) for i in idx]
 
     def sample_binary(self, gen: torch.Generator) -> list[PathSample]:
+        logits_all = self.logits()
         with torch.no_grad():
             probs = self.probs().cpu()
             n_valid = self.mask.sum(dim=1).cpu()
@@ -140,19 +150,117 @@ class ArchParameters(nn.Module):
         for b in range(probs.shape[0]):
             k = 2 if int(n_valid[b]) >= 2 else 1
             pair = torch.multinomial(probs[b], k, replacement=False, generator=gen).tolist()
-            logits = self.alpha[b, pair]
+            logits = logits_all[b, pair]
             with torch.no_grad():
                 pair_probs = torch.softmax(logits, dim=0).cpu()
                 active = int(torch.multinomial(pair_probs, 1, generator=gen))
             samples.append(PathSample(tuple(pair), BinaryGate.apply(logits, active)))
         return samples
 
+    def rescale_(self, old_logits: torch.Tensor, samples: list[PathSample]) -> None:
+        """Hook after an optimiser step (see `ArchParameters.rescale_`); nothing to do by default."""
+
+
+class ArchParameters(_CandidateLogits):
+    """alpha [N blocks, M candidates]: one free logit per candidate, with a validity mask (blocks may have
+    fewer candidates)."""
+
+    def __init__(self, mask: torch.Tensor):
+        super().__init__()
+        mask = _checked_mask(mask)
+        self.register_buffer("mask", mask)
+        self.alpha = nn.Parameter(torch.zeros(mask.shape, dtype=torch.float32))
+
+    def logits(self) -> torch.Tensor:
+        return self.alpha
+
     @torch.no_grad()
-    def rescale_(self, old_alpha: torch.Tensor, samples: list[PathSample]) -> None:
+    def rescale_(self, old_logits: torch.Tensor, samples: list[PathSample]) -> None:
         """Shift each updated pair so sum(exp) over it is unchanged: unsampled paths keep their probability."""
         for b, s in enumerate(samples):
             idx = list(s.indices)
             if len(idx) < 2:
                 continue
-            offset = torch.logsumexp(self.alpha[b, idx], 0) - torch.logsumexp(old_alpha[b, idx], 0)
+            offset = torch.logsumexp(self.alpha[b, idx], 0) - torch.logsumexp(old_logits[b, idx], 0)
             self.alpha[b, idx] -= offset
+
+
+@dataclass(frozen=True)
+class ArchFactors:
+    """How a space's candidates decompose into shared choices: candidate j of block n has the logit
+    sum_k basis[n, j, k] * theta[n, k], where k runs over factor values (e.g. 'skip', 'k1=3', 'mid=64').
+    `init` is theta's starting value, `names` [N][K] the factor values' names (logs). Build it with
+    `from_candidates`."""
+
+    basis: torch.Tensor
+    init: torch.Tensor
+    names: list
+
+    def __post_init__(self):
+        basis = torch.as_tensor(self.basis, dtype=torch.float32)
+        init = torch.as_tensor(self.init, dtype=torch.float32)
+        if basis.ndim != 3 or init.shape != (basis.shape[0], basis.shape[2]):
+            raise ValueError(f"factor basis must be [N, M, K] with init [N, K]; got {tuple(basis.shape)} and "
+                             f"{tuple(init.shape)}")
+        if not bool(torch.isfinite(basis).all()):
+            raise ValueError("factor basis has non-finite entries")
+        if len(self.names) != basis.shape[0] or any(len(n) > basis.shape[2] for n in self.names):
+            raise ValueError("factor names must list at most K names for each of the N blocks")
+        object.__setattr__(self, "basis", basis)
+        object.__setattr__(self, "init", init)
+
+    @classmethod
+    def from_candidates(cls, blocks: list, num_choices: int) -> "ArchFactors":
+        """blocks[n][j]: the factor values of candidate j of block n, each 'group=value' ('k1=3', 'mid=64')
+        or a bare flag ('skip'). A group's logits are centred (basis 1 - 1/|group| on its own value,
+        -1/|group| on the others), so they only say how its values compare: a change common to all of
+        them, e.g. 'this block costs too much', is carried by the flag ('skip') alone. Uncentred, Adam's
+        per-parameter step sizes would move every kernel of a costly block down at the same pace and the
+        kernels would never separate. For a full Cartesian product, softmax over the candidates is the
+        product of one softmax per group. theta starts at 0: uniform over the candidates."""
+        names = []
+        for cands in blocks:
+            seen: dict = {}
+            for values in cands:
+                for v in values:
+                    seen.setdefault(v, None)
+            names.append(list(seen))
+        k = max(len(n) for n in names)
+        basis = torch.zeros(len(blocks), num_choices, k)
+        for b, (cands, block_names) in enumerate(zip(blocks, names)):
+            groups: dict = {}
+            for i, v in enumerate(block_names):
+                if "=" in v:
+                    groups.setdefault(v.split("=", 1)[0], []).append(i)
+            for j, values in enumerate(cands):
+                for v in values:
+                    i = block_names.index(v)
+                    if "=" in v:
+                        members = groups[v.split("=", 1)[0]]
+                        basis[b, j, members] -= 1.0 / len(members)
+                    basis[b, j, i] += 1.0
+        return cls(basis, torch.zeros(len(blocks), k), names)
+
+
+class FactorizedArchParameters(_CandidateLogits):
+    """Candidate logits built from factor logits theta [N, K] (`ArchFactors`). There is no rescaling
+    after a step: a factor value is shared by many candidates, and moving all of them is the point."""
+
+    def __init__(self, mask: torch.Tensor, factors: ArchFactors):
+        super().__init__()
+        mask = _checked_mask(mask)
+        if tuple(factors.basis.shape[:2]) != tuple(mask.shape):
+            raise ValueError(f"factor basis {tuple(factors.basis.shape)} does not fit the candidate mask "
+                             f"{tuple(mask.shape)}")
+        self.register_buffer("mask", mask)
+        self.register_buffer("basis", factors.basis.clone())
+        self.theta = nn.Parameter(factors.init.clone())
+        self.factor_names = [list(n) for n in factors.names]
+
+    def logits(self) -> torch.Tensor:
+        return torch.einsum("nk,nmk->nm", self.theta, self.basis)
+
+    @torch.no_grad()
+    def factor_logits(self) -> list[dict]:
+        """Per block, {factor value name: theta} (what the search is deciding; for logs)."""
+        return [{name: float(t) for name, t in zip(names, row)} for names, row in zip(self.factor_names, self.theta)]

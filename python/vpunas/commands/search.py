@@ -28,6 +28,9 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--auto-lambda", action="store_true", help="adapt lambda so that E[lat] reaches --target-ms")
     g.add_argument("--lambda-on", choices=("expected", "derived"), default="expected",
                    help="what --auto-lambda steers to the target: E[lat] or the argmax net's latency")
+    g.add_argument("--arch-params", choices=("joint", "factorized"), default="joint",
+                   help="architecture logits: one per candidate (ProxylessNAS), or factorized (kernel, width, "
+                        "activation, skip ... learned separately: far fewer parameters for large spaces)")
     g.add_argument("--max-steps", type=int, default=None, help="cap on steps per epoch (quick runs)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--resume", action="store_true", help="continue from OUT/search/search_checkpoint.pt")
@@ -44,7 +47,8 @@ def _search_config(args):
     return SearchConfig(epochs=args.epochs, warmup_epochs=args.warmup_epochs, batch_size=args.batch_size,
                         w_lr=args.w_lr, optimizer=args.optimizer, a_lr=args.a_lr, arch_every=args.arch_every, weight_decay=args.weight_decay,
                         loss=args.loss, lambda_lat=args.lambda_lat, target_ms=args.target_ms, beta=args.beta,
-                        auto_lambda=args.auto_lambda, lambda_on=args.lambda_on, seed=args.seed, max_steps_per_epoch=args.max_steps)
+                        auto_lambda=args.auto_lambda, lambda_on=args.lambda_on, arch_params=args.arch_params, seed=args.seed,
+                        max_steps_per_epoch=args.max_steps)
 
 
 def _init_distributed() -> str:

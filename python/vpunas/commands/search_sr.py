@@ -62,5 +62,6 @@ def add_sr_parser(tasks, add_search_options) -> None:
     s.add_argument("--no-export", action="store_true", help="skip ONNX / OpenVINO export and fps")
     s.add_argument("--bench-repeats", type=int, default=5, help="timed OpenVINO runs per fps measurement")
     add_search_options(s)
+    # factorized: the EDSR space has dozens of candidates per block, too many for one logit each
     s.set_defaults(func=_run_sr, device="VPU_2_7", batch_size=16, epochs=4, max_steps=100, weight_decay=0.0,
-                   lambda_lat=0.02)
+                   lambda_lat=0.02, arch_params="factorized")

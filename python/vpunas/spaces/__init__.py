@@ -2,7 +2,8 @@
 
 A space exposes `name`, `input_size` (C, H, W), `blocks` (each with `.name` and `.candidates`, a list of
 `vpunas.ops` specs), `fixed_ops`, `candidate_mask()`, `build_supernet()`, `sample_arch(rng)`,
-`derive(choices)` (-> arch dict) and `choices_from_arch(arch)`; see `spaces.mbconv.MBConvSpace`.
+`derive(choices)` (-> arch dict), `choices_from_arch(arch)` and `arch_factors()` (how candidates decompose
+into kernel / width / ... choices, for factorized architecture parameters); see `spaces.mbconv.MBConvSpace`.
 """
 from __future__ import annotations
 

@@ -465,6 +465,15 @@ class EdsrSpace:
     def sample_arch(self, rng) -> list:
         return [int(rng.integers(0, len(b.candidates))) for b in self.blocks]
 
+    def arch_factors(self):
+        """Factorised choices (`supernet.ArchFactors`): a residual block is 'skip' or (k1, k2, mid, act), each
+        decided by its own logits; the upsampler is (mode, HR width)."""
+        from ..supernet import ArchFactors
+
+        res = [("skip",)] + [(f"k1={c.k1}", f"k2={c.k2}", f"mid={c.mid}", f"act={c.act}") for c in self.res_choices]
+        up = [(f"up={m}", f"u={u}") for m, u in self.up_choices]
+        return ArchFactors.from_candidates([res] * self.max_blocks + [up], self.num_choices)
+
     def derive(self, choices) -> dict:
         """Arch description (shared `vpunas-arch` JSON) of the net that takes candidate choices[i] in block i."""
         arch = self.arch_from_indices(choices).to_dict(self.input_hw)

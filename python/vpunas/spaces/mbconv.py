@@ -16,7 +16,7 @@ from torch import nn
 
 from .. import ops
 from ..models.mbconv_net import ConvBNAct, MBConvOp, block_string, init_weights, parse_block_string
-from ..supernet import MixedOp, SearchBlock, SequentialSuperNet, ZeroOp
+from ..supernet import ArchFactors, MixedOp, SearchBlock, SequentialSuperNet, ZeroOp
 from . import register_space
 
 ARCH_FORMAT = "vpunas-arch"
@@ -167,6 +167,13 @@ class MBConvSpace:
         return net
 
     # ----- architectures -----------------------------------------------------------------------------
+    def arch_factors(self) -> ArchFactors:
+        """Factorised choices (`supernet.ArchFactors`): kernel and expand ratio decided by separate logits, plus
+        'skip' where a block may be skipped."""
+        return ArchFactors.from_candidates(
+            [[(f"k={op.kernel}", f"e={op.expand}") if isinstance(op, ops.MBConv) else ("skip",)
+              for op in blk.candidates] for blk in self.blocks], self.num_choices)
+
     def sample_arch(self, rng: np.random.Generator) -> list[int]:
         """Uniformly random candidate index per block."""
         return [int(rng.integers(len(b.candidates))) for b in self.blocks]
