@@ -246,7 +246,11 @@ def test_run_sr_end_to_end_tiny(tmp_path):
     row = res["rows"][0]
     assert row["onnx"]["max_abs_err_vs_torch"] < 1e-3 and row["openvino_ir"]["max_abs_err_vs_torch"] < 1e-3
     assert row["fps_openvino_cpu"] > 0 and row["lat_VPU_2_7_ms"] > 0 and math.isfinite(row["psnr_y"])
-    assert (tmp_path / "report.md").read_text().count("| searched |") == 1
+    report = (tmp_path / "report.md").read_text()
+    assert report.count("| searched |") == 1
+    decisions = report.split("## Search decisions")[1].split("## Notes")[0]
+    assert "| res0 |" in decisions and "| upsampler |" in decisions and "act=relu" in decisions
+    assert "up=nearest" in decisions and "skip logit" in decisions
     assert (tmp_path / "report.png").is_file() and (tmp_path / "models" / "searched.xml").is_file()
 
 

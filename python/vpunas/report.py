@@ -6,6 +6,7 @@ Rows are dicts with at least `name` and any of: the task metric (e.g. `top1`), `
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 COLUMNS = [  # (key, header, format)
@@ -28,6 +29,29 @@ def markdown_table(rows: list[dict]) -> str:
     for r in rows:
         cells = [fmt.format(r[k]) if r.get(k) is not None else "-" for k, _, fmt in cols]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def decision_table(record: dict, block_names: list, choice_names: list) -> str:
+    """The search's final decisions (one epoch record of the search log): per block the derived candidate,
+    its probability and, for factorized parameters, each choice's distribution (e.g. 'k1=3 0.81')."""
+    lines = ["| block | derived | p | choices |", "|---|---|---|---|"]
+    factors = record.get("factors") or [None] * len(block_names)
+    for b, (name, fac) in enumerate(zip(block_names, factors)):
+        j = record["argmax"][b]
+        parts = []
+        if fac:
+            groups: dict = {}
+            for key, theta in fac.items():
+                groups.setdefault(key.split("=", 1)[0] if "=" in key else key, []).append((key, theta))
+            for group, values in groups.items():
+                if len(values) == 1 and "=" not in values[0][0]:
+                    parts.append(f"{group} logit {values[0][1]:+.2f}")
+                    continue
+                top = max(t for _, t in values)
+                z = sum(math.exp(t - top) for _, t in values)
+                parts.append(" ".join(f"{k} {math.exp(t - top) / z:.2f}" for k, t in values))
+        lines.append(f"| {name} | {choice_names[b][j]} | {record['probs'][b][j]:.2f} | {'; '.join(parts) or '-'} |")
     return "\n".join(lines)
 
 

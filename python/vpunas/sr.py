@@ -196,7 +196,7 @@ def run_sr(out_dir: str | Path, *, data: str | Path | None = None, scale: int = 
     """
     from .classification import vpunn_model_for
     from .export import export_onnx, export_openvino, save_model
-    from .report import plot
+    from .report import decision_table, plot
     from .lut import LatencyTable
     from .search import (LatencyTerms, ProxylessSearch, SearchConfig, TrainConfig, build_latency_terms,
                          train_network)
@@ -301,6 +301,9 @@ def run_sr(out_dir: str | Path, *, data: str | Path | None = None, scale: int = 
              f"retrain (same for both nets): {json.dumps(asdict(train_cfg))}, L1 loss, {lr_patch}x{lr_patch} LR patches",
              f"fps: batch 1 at {bench_hw[0]}x{bench_hw[1]}, OpenVINO CPU f32, median of {bench_repeats} runs (shared "
              "2-core machine: noisy)", f"total time {time.time() - t0:.0f} s"]
+    if result.history:
+        lines += ["## Search decisions (last epoch)", "",
+                  decision_table(result.history[-1], [b.name for b in space.blocks], space.choice_names()), ""]
     lines += ["## Notes", ""] + [f"- {n}" for n in notes] + ["", "![PSNR vs latency](report.png)", ""]
     out_dir.mkdir(parents=True, exist_ok=True)
     plot(rows, out_dir / "report.png", history=result.history, metric="psnr_y", latency_key="lat_VPU_2_7_ms")
