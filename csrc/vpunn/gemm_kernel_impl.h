@@ -228,6 +228,18 @@ inline bool is_nonzero(float x) {
   return (b & 0x7FFFFFFFu) != 0;
 }
 
+// One-output tree sets (the last layer of every VPUNN net): a traits struct may provide
+// S::tree_dot1(x, w1, nb, s) = VPUNN's 4-lane tree sum over the first 32 * nb inputs of one row (x and w1 by
+// storage position), vectorised across the 8 inputs of a group instead of across outputs.
+template <class S>
+inline auto tree_dot1(int, const float* x, const float* w1, int nb, float* s) -> decltype(S::tree_dot1(x, w1, nb, s)) {
+  return S::tree_dot1(x, w1, nb, s);
+}
+template <class S>
+inline bool tree_dot1(long, const float*, const float*, int, float*) {
+  return false;
+}
+
 // Sets of at most this many output vectors evaluate whole groups (see sparse_impl).
 constexpr int kDenseGroupMaxVecs = 4;
 
@@ -243,7 +255,16 @@ inline void sparse_impl(const SparseSetArgs& g) {
   float* lanes = g.scratch + size_t(rows) * ld;  // [4][rows][ld]
   auto row_x = [&](int r) { return g.x + size_t(r) * g.ldx; };
   const int nb = g.tree ? g.k / 32 : 0;
-  if (g.tree) {
+  bool tree_done = false;
+  if (g.tree && g.n == 1 && g.w1 != nullptr) {
+    for (int r = 0; r < rows; ++r) {
+      float* d = dots + size_t(r) * ld;
+      for (size_t i = 0; i < ld; ++i) d[i] = 0.0f;
+      tree_done = tree_dot1<S>(0, row_x(r), g.w1, nb, d);
+      if (!tree_done) break;
+    }
+  }
+  if (g.tree && !tree_done) {
     // Narrow sets (e.g. the 1-output last layer) evaluate every product of a group: a call then does too
     // little work to pay for a mispredicted per-mask target, and one target is always predicted. Exact:
     // that is VPUNN's own unpruned sum.
@@ -274,7 +295,7 @@ inline void sparse_impl(const SparseSetArgs& g) {
       S::store(dots + i, S::add(S::add(S::load(a), S::load(a + lane_stride)),
                                 S::add(S::load(a + 2 * lane_stride), S::load(a + 3 * lane_stride))));
     }
-  } else {
+  } else if (!g.tree) {
     for (size_t i = 0; i < size_t(rows) * ld; ++i) dots[i] = 0.0f;
   }
 
