@@ -289,7 +289,12 @@ inline void sparse_impl(const SparseSetArgs& g) {
         for (int q = 0; q < calls; ++q) fn[q](row_x(live[q]) + group, w, ld, lane + size_t(live[q]) * ld, nvec);
       }
     }
-    const size_t lane_stride = size_t(rows) * ld;
+  }
+  // Layers with K % 32 == 0 (no one-by-one inputs) combine the lanes in the output pass below instead.
+  const int span = g.k - 32 * nb;
+  const bool fused = g.tree && !tree_done && span == 0;
+  const size_t lane_stride = size_t(rows) * ld;
+  if (g.tree && !tree_done && !fused) {
     for (size_t i = 0; i < size_t(rows) * ld; i += W) {
       const float* a = lanes + i;
       S::store(dots + i, S::add(S::add(S::load(a), S::load(a + lane_stride)),
@@ -302,7 +307,7 @@ inline void sparse_impl(const SparseSetArgs& g) {
   // The one-by-one part, inputs k = 32 nb .. k-1 in order: each row's nonzero positions (branch-free: the
   // pattern of zeros is unpredictable), then output chunks outer, rows inner, so a chunk's weights stay
   // in L1 for the whole block.
-  const int k0 = 32 * nb, span = g.k - k0;
+  const int k0 = 32 * nb;
   int32_t* nzs = g.index;         // [rows]
   int32_t* idx = g.index + rows;  // [rows][span]
   bool any_nz = false;
@@ -335,10 +340,14 @@ inline void sparse_impl(const SparseSetArgs& g) {
   }
 
   for (int r = 0; r < rows; ++r) {
-    const float* sr = dots + size_t(r) * ld;
+    const float* sr = (fused ? lanes : dots) + size_t(r) * ld;
     float* y = g.y + size_t(r) * g.ldy;
     for (int v = 0; v < nvec; ++v) {
-      V out = S::add(S::load(sr + size_t(v) * W), S::load(g.bias + size_t(v) * W));
+      const float* a = sr + size_t(v) * W;
+      const V dot = fused ? S::add(S::add(S::load(a), S::load(a + lane_stride)),
+                                   S::add(S::load(a + 2 * lane_stride), S::load(a + 3 * lane_stride)))
+                          : S::load(a);
+      V out = S::add(dot, S::load(g.bias + size_t(v) * W));
       if (g.act == Activation::Relu) out = S::relu(out);
       const int first = v * W, count = g.n - first < W ? g.n - first : W;
       const int32_t* cols = g.cols + first;
