@@ -265,9 +265,9 @@ inline void sparse_impl(const SparseSetArgs& g) {
     }
   }
   if (g.tree && !tree_done) {
-    // Narrow sets (e.g. the 1-output last layer) evaluate every product of a group: a call then does too
-    // little work to pay for a mispredicted per-mask target, and one target is always predicted. Exact:
-    // that is VPUNN's own unpruned sum.
+    // Narrow sets (e.g. the 1-output last layer where S has no tree_dot1) evaluate every product of a
+    // group: a call then does too little work to pay for a mispredicted per-mask target, and one target is
+    // always predicted. Exact: that is VPUNN's own unpruned sum.
     const bool sparse_groups = g.skip_zeros && nvec > kDenseGroupMaxVecs;
     for (int l = 0; l < 4; ++l) {
       float* lane = lanes + size_t(l) * size_t(rows) * ld;
