@@ -98,6 +98,7 @@ struct SparseSet {
   int n = 0, nvec = 0;  // outputs in the set; vectors of the kernel width covering them
   // W^T restricted to the set: [in][nvec * width], zero padded, input rows by storage position.
   std::vector<float, CacheAligned<float>> wt;
+  std::vector<float, CacheAligned<float>> w1;  // n == 1 only: that output's weights by storage position
   std::vector<float> bias;    // [nvec * width]
   std::vector<int32_t> cols;  // [n] position each entry is written to in the output row (ascending)
 };
@@ -132,6 +133,7 @@ struct SparseSetArgs {
   int n = 0, nvec = 0;
   const int32_t* in_pos = nullptr;
   const float* wt = nullptr;
+  const float* w1 = nullptr;  // SparseSet::w1 (n == 1), else null
   const float* bias = nullptr;
   const int32_t* cols = nullptr;
   float* y = nullptr;  // output rows, row r at y + r * ldy; exactly this set's positions are written

@@ -228,6 +228,18 @@ inline bool is_nonzero(float x) {
   return (b & 0x7FFFFFFFu) != 0;
 }
 
+// One-output tree sets (the last layer of every VPUNN net): a traits struct may provide
+// S::tree_dot1(x, w1, nb, s) = VPUNN's 4-lane tree sum over the first 32 * nb inputs of one row (x and w1 by
+// storage position), vectorised across the 8 inputs of a group instead of across outputs.
+template <class S>
+inline auto tree_dot1(int, const float* x, const float* w1, int nb, float* s) -> decltype(S::tree_dot1(x, w1, nb, s)) {
+  return S::tree_dot1(x, w1, nb, s);
+}
+template <class S>
+inline bool tree_dot1(long, const float*, const float*, int, float*) {
+  return false;
+}
+
 // Sets of at most this many output vectors evaluate whole groups (see sparse_impl).
 constexpr int kDenseGroupMaxVecs = 4;
 
@@ -243,10 +255,19 @@ inline void sparse_impl(const SparseSetArgs& g) {
   float* lanes = g.scratch + size_t(rows) * ld;  // [4][rows][ld]
   auto row_x = [&](int r) { return g.x + size_t(r) * g.ldx; };
   const int nb = g.tree ? g.k / 32 : 0;
-  if (g.tree) {
-    // Narrow sets (e.g. the 1-output last layer) evaluate every product of a group: a call then does too
-    // little work to pay for a mispredicted per-mask target, and one target is always predicted. Exact:
-    // that is VPUNN's own unpruned sum.
+  bool tree_done = false;
+  if (g.tree && g.n == 1 && g.w1 != nullptr) {
+    for (int r = 0; r < rows; ++r) {
+      float* d = dots + size_t(r) * ld;
+      for (size_t i = 0; i < ld; ++i) d[i] = 0.0f;
+      tree_done = tree_dot1<S>(0, row_x(r), g.w1, nb, d);
+      if (!tree_done) break;
+    }
+  }
+  if (g.tree && !tree_done) {
+    // Narrow sets (e.g. the 1-output last layer where S has no tree_dot1) evaluate every product of a
+    // group: a call then does too little work to pay for a mispredicted per-mask target, and one target is
+    // always predicted. Exact: that is VPUNN's own unpruned sum.
     const bool sparse_groups = g.skip_zeros && nvec > kDenseGroupMaxVecs;
     for (int l = 0; l < 4; ++l) {
       float* lane = lanes + size_t(l) * size_t(rows) * ld;
@@ -268,20 +289,25 @@ inline void sparse_impl(const SparseSetArgs& g) {
         for (int q = 0; q < calls; ++q) fn[q](row_x(live[q]) + group, w, ld, lane + size_t(live[q]) * ld, nvec);
       }
     }
-    const size_t lane_stride = size_t(rows) * ld;
+  }
+  // Layers with K % 32 == 0 (no one-by-one inputs) combine the lanes in the output pass below instead.
+  const int span = g.k - 32 * nb;
+  const bool fused = g.tree && !tree_done && span == 0;
+  const size_t lane_stride = size_t(rows) * ld;
+  if (g.tree && !tree_done && !fused) {
     for (size_t i = 0; i < size_t(rows) * ld; i += W) {
       const float* a = lanes + i;
       S::store(dots + i, S::add(S::add(S::load(a), S::load(a + lane_stride)),
                                 S::add(S::load(a + 2 * lane_stride), S::load(a + 3 * lane_stride))));
     }
-  } else {
+  } else if (!g.tree) {
     for (size_t i = 0; i < size_t(rows) * ld; ++i) dots[i] = 0.0f;
   }
 
   // The one-by-one part, inputs k = 32 nb .. k-1 in order: each row's nonzero positions (branch-free: the
   // pattern of zeros is unpredictable), then output chunks outer, rows inner, so a chunk's weights stay
   // in L1 for the whole block.
-  const int k0 = 32 * nb, span = g.k - k0;
+  const int k0 = 32 * nb;
   int32_t* nzs = g.index;         // [rows]
   int32_t* idx = g.index + rows;  // [rows][span]
   bool any_nz = false;
@@ -314,10 +340,14 @@ inline void sparse_impl(const SparseSetArgs& g) {
   }
 
   for (int r = 0; r < rows; ++r) {
-    const float* sr = dots + size_t(r) * ld;
+    const float* sr = (fused ? lanes : dots) + size_t(r) * ld;
     float* y = g.y + size_t(r) * g.ldy;
     for (int v = 0; v < nvec; ++v) {
-      V out = S::add(S::load(sr + size_t(v) * W), S::load(g.bias + size_t(v) * W));
+      const float* a = sr + size_t(v) * W;
+      const V dot = fused ? S::add(S::add(S::load(a), S::load(a + lane_stride)),
+                                   S::add(S::load(a + 2 * lane_stride), S::load(a + 3 * lane_stride)))
+                          : S::load(a);
+      V out = S::add(dot, S::load(g.bias + size_t(v) * W));
       if (g.act == Activation::Relu) out = S::relu(out);
       const int first = v * W, count = g.n - first < W ? g.n - first : W;
       const int32_t* cols = g.cols + first;

@@ -175,6 +175,8 @@ SparseSet sparse_set(const DenseLayer& layer, const std::vector<int>& outs, bool
     for (size_t q = 0; q < order.size(); ++q)
       set.wt[q * ld + j] = layer.weight[o * size_t(layer.in) + size_t(order[q])];
   }
+  if (set.n == 1)
+    for (size_t q = 0; q < order.size(); ++q) set.w1.push_back(set.wt[q * ld]);
   return set;
 }
 
@@ -211,6 +213,7 @@ void bind_sparse_set(const PackedSparse& layer, const SparseSet& set, SparseSetA
   g->nvec = set.nvec;
   g->in_pos = layer.in_pos.data();
   g->wt = set.wt.data();
+  g->w1 = set.w1.empty() ? nullptr : set.w1.data();
   g->bias = set.bias.data();
   g->cols = set.cols.data();
 }
