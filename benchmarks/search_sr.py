@@ -44,6 +44,8 @@ def main(argv=None) -> int:
                          "spread the mass, so the argmax can sit far below E[lat])")
     ap.add_argument("--arch-params", choices=("joint", "factorized"), default="factorized",
                     help="architecture logits: one per candidate, or factorized (kernel, width, activation, skip)")
+    ap.add_argument("--train-largest", action="store_true",
+                    help="each supernet weight step also trains every block's most expensive candidate (sandwich rule)")
     ap.add_argument("--kernels", default="1,3,5", help="kernel choices of each conv")
     ap.add_argument("--acts", default="relu,leaky_relu", help="activation choices")
     ap.add_argument("--bench-repeats", type=int, default=5)
@@ -51,6 +53,7 @@ def main(argv=None) -> int:
     ap.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="weight optimizer (search + retrain)")
     ap.add_argument("--w-lr", type=float, default=0.05, help="supernet weight learning rate")
     ap.add_argument("--lr", type=float, default=0.05, help="retraining learning rate (both nets)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: up to 2)")
     ap.add_argument("--torch-device", default=None, help="torch device for training (default: cuda if available)")
     ap.add_argument("--no-export", action="store_true",
                     help="stop after retraining (e.g. on a GPU host without OpenVINO); rerun with --resume to export and bench")
@@ -66,7 +69,7 @@ def main(argv=None) -> int:
     from vpunas.spaces.edsr import edsr3_baseline
     from vpunas.sr import arch_latency, cost_source, run_sr
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(args.threads or max(1, min(2, os.cpu_count() or 1)))
     torch_device = args.torch_device or ("cuda" if torch.cuda.is_available() else "cpu")
     model_dir = args.vpunn_dir if Path(args.vpunn_dir, "vpu_2_7.vpunn").is_file() else None
     if model_dir is None:
@@ -80,7 +83,7 @@ def main(argv=None) -> int:
     search_cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=args.warmup_epochs, batch_size=args.batch_size, w_lr=args.w_lr, optimizer=args.optimizer,
                               weight_decay=0.0, a_lr=args.a_lr, loss=args.loss, target_ms=target,
                               lambda_lat=args.lambda_lat, auto_lambda=args.auto_lambda, lambda_on=args.lambda_on,
-                              arch_params=args.arch_params,
+                              arch_params=args.arch_params, train_largest=args.train_largest,
                               max_steps_per_epoch=args.search_steps)
     train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=0.0,
                             max_steps_per_epoch=args.train_steps, optimizer=args.optimizer)

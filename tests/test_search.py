@@ -218,3 +218,18 @@ def test_factorized_needs_factors():
                         tiny_data(16), macs_latency(space), SearchConfig(arch_params="factorized"), progress=False)
     with pytest.raises(ValueError, match="arch_params"):
         SearchConfig(arch_params="fancy").validate()
+
+
+def test_train_largest_also_trains_every_blocks_most_expensive_candidate():
+    space, tr = _trainer(train_largest=True)
+    x, y = next(iter(torch.utils.data.DataLoader(tiny_data(16), batch_size=16)))
+    tr.weight_step(x, y, lr=0.01)
+    for block, big, b in zip(tr.net.blocks, tr.largest, space.blocks):
+        costs = [op.macs for op in b.candidates]
+        assert big.indices[0] == costs.index(max(costs))
+        assert all(p.grad is not None for p in block.mixed.candidates[big.indices[0]].parameters()), b.name
+    _, tr2 = _trainer(train_largest=False)
+    tr2.weight_step(x, y, lr=0.01)
+    trained = [j for blk in tr2.net.blocks for j, c in enumerate(blk.mixed.candidates)
+               if any(p.grad is not None for p in c.parameters())]
+    assert len(trained) <= len(tr2.net.blocks)  # without it: only the sampled path

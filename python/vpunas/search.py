@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.loaders import epoch_loader
-from .supernet import ArchFactors, ArchParameters, FactorizedArchParameters
+from .supernet import ArchFactors, ArchParameters, FactorizedArchParameters, PathSample
 
 LOSS_FORMS = ("add", "mul", "hinge")
 WEIGHT_OPTIMIZERS = ("sgd", "adam")
@@ -133,6 +133,10 @@ class SearchConfig:
     lambda_on: str = "expected"  # auto lambda steers E[lat] ('expected') or the argmax net's latency ('derived')
     grad_clip: float = 5.0
     arch_params: str = "joint"  # one logit per candidate, or 'factorized' (the space's `arch_factors()`)
+    # Each weight step also trains the most expensive candidate of every block (the max side of BigNAS's
+    # sandwich rule): with shared weights the channels / taps only large candidates use are otherwise
+    # trained least, so architecture steps see large candidates at their worst and drift to small ones.
+    train_largest: bool = False
     seed: int = 0
     max_steps_per_epoch: int | None = None
 
@@ -231,6 +235,8 @@ class ProxylessSearch:
         # beta1 = 0 as in ProxylessNAS: no momentum leaks updates into paths that were not sampled.
         self.a_opt = torch.optim.Adam(list(self.arch.parameters()), lr=config.a_lr, betas=(0.0, 0.999), eps=1e-8)
         self.gen = torch.Generator().manual_seed(config.seed + 12345)
+        costs = latency.table.masked_fill(~latency.mask, float("-inf"))
+        self.largest = [PathSample((int(j),)) for j in costs.argmax(dim=1)]
         self.lam = float(config.lambda_lat / config.target_ms if config.auto_lambda else config.lambda_lat)
         self.initial_lambda = self.lam
         self.epoch = 0  # next epoch to run
@@ -246,6 +252,8 @@ class ProxylessSearch:
         out = self.model(x, samples)
         loss = self.task.loss(out, y)
         loss.backward()
+        if self.cfg.train_largest:
+            self.task.loss(self.model(x, self.largest), y).backward()
         if self.cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
         self.w_opt.step()

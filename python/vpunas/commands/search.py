@@ -31,6 +31,9 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--arch-params", choices=("joint", "factorized"), default="joint",
                    help="architecture logits: one per candidate (ProxylessNAS), or factorized (kernel, width, "
                         "activation, skip ... learned separately: far fewer parameters for large spaces)")
+    g.add_argument("--train-largest", action="store_true",
+                   help="each weight step also trains every block's most expensive candidate (sandwich rule), so "
+                        "large candidates' shared weights are not the least trained")
     g.add_argument("--max-steps", type=int, default=None, help="cap on steps per epoch (quick runs)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--resume", action="store_true", help="continue from OUT/search/search_checkpoint.pt")
@@ -47,7 +50,7 @@ def _search_config(args):
     return SearchConfig(epochs=args.epochs, warmup_epochs=args.warmup_epochs, batch_size=args.batch_size,
                         w_lr=args.w_lr, optimizer=args.optimizer, a_lr=args.a_lr, arch_every=args.arch_every, weight_decay=args.weight_decay,
                         loss=args.loss, lambda_lat=args.lambda_lat, target_ms=args.target_ms, beta=args.beta,
-                        auto_lambda=args.auto_lambda, lambda_on=args.lambda_on, arch_params=args.arch_params, seed=args.seed,
+                        auto_lambda=args.auto_lambda, lambda_on=args.lambda_on, arch_params=args.arch_params, train_largest=args.train_largest, seed=args.seed,
                         max_steps_per_epoch=args.max_steps)
 
 
