@@ -28,6 +28,9 @@ Default run (2 threads, quiet machine, 2026-11-28 07:30, block kernel), predicti
            single VPUNN.predict call 10.5 us (12-16 us over other valid rows and runs; dense 24.8 us).
   vpu_2_0  full path 1M 231k (dense 130k; numpy 187k -> 1.24x); single call 16.1 us. Peak RSS +1 MiB.
   (session 1's kernel, same machine, quiet: vpu_2_7 223k at 1M, single call 11.8 us.)
+Session 3 (one-output last layer by an hadd tree, lane sums fused into the output pass), quiet, 2 threads,
+two runs: vpu_2_7 full path 1M 294k / 273k (numpy 166k / 178k -> 1.77x / 1.54x), single call 11.2 / 10.9 us;
+  vpu_2_0 full path 1M 281k (numpy 184k -> 1.53x), single call 10.6 us.
 """
 from __future__ import annotations
 
