@@ -37,7 +37,7 @@ def main(argv=None) -> int:
                     help="VPU 2.7 latency target of the hinge loss (default: 0.9 x EDSR3's predicted latency / 3, "
                          "i.e. the >= 3x fps goal with a margin)")
     ap.add_argument("--lambda-lat", type=float, default=1.0, help="weight of the latency penalty (initial, with --auto-lambda)")
-    ap.add_argument("--loss", choices=("add", "mul", "hinge"), default="hinge", help="latency loss form (see vpunas.search)")
+    ap.add_argument("--loss", choices=("add", "mul", "hinge", "abs"), default="hinge", help="latency loss form (see vpunas.search)")
     ap.add_argument("--auto-lambda", action="store_true", help="adapt lambda so that the latency reaches --target-ms")
     ap.add_argument("--lambda-on", choices=("expected", "derived"), default="expected",
                     help="what --auto-lambda steers: E[lat], or the argmax net's latency (many candidates per block "

@@ -55,6 +55,11 @@ def test_loss_forms():
     cfg = SearchConfig(loss="hinge", target_ms=2.0)
     assert latency_loss(ce, lat, cfg, 4.0).item() == pytest.approx(2.0 + 4.0 * 0.5)
     assert latency_loss(ce, torch.tensor(1.0), cfg, 4.0).item() == pytest.approx(2.0)
+    cfg = SearchConfig(loss="abs", target_ms=2.0)  # below the target costs too
+    assert latency_loss(ce, torch.tensor(1.0), cfg, 4.0).item() == pytest.approx(2.0 + 4.0 * 0.5)
+    assert latency_loss(ce, lat, cfg, 4.0).item() == pytest.approx(2.0 + 4.0 * 0.5)
+    with pytest.raises(ValueError, match="target"):
+        SearchConfig(loss="abs").validate()
     with pytest.raises(ValueError, match="target"):
         SearchConfig(loss="mul").validate()
     with pytest.raises(ValueError, match="loss form"):

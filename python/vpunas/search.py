@@ -8,7 +8,8 @@ The trainer needs
   * `LatencyTerms`: the LUT matrix F [N, M] (ms), the mask and the fixed ops' latency;
   * datasets (train / valid) and a `SearchConfig`.
 Loss forms (`SearchConfig.loss`): 'add'  CE + lambda * E[lat]                  (whitepaper; lambda_1 ||w||^2
-is the weight decay), 'mul' CE * (E[lat] / target)^beta, 'hinge' CE + lambda * max(0, E[lat]/target - 1).
+is the weight decay), 'mul' CE * (E[lat] / target)^beta, 'hinge' CE + lambda * max(0, E[lat]/target - 1),
+'abs' CE + lambda * |E[lat]/target - 1| (TuNAS's absolute reward: spending less than the target costs too).
 With `auto_lambda`, lambda starts at lambda_lat / target (so the latency term starts near lambda_lat) and is
 scaled by exp(rate * clip(E[lat]/target - 1, -1, 1)) after every architecture step, which drives E[lat]
 to the target (with lambda_on="derived": the argmax architecture's latency instead of E[lat]).
@@ -35,7 +36,7 @@ from torch import nn
 from .data.loaders import epoch_loader
 from .supernet import ArchFactors, ArchParameters, FactorizedArchParameters, PathSample
 
-LOSS_FORMS = ("add", "mul", "hinge")
+LOSS_FORMS = ("add", "mul", "hinge", "abs")
 WEIGHT_OPTIMIZERS = ("sgd", "adam")
 ARCH_PARAMS = ("joint", "factorized")
 
@@ -125,7 +126,7 @@ class SearchConfig:
     a_lr: float = 0.01
     arch_every: int = 1  # an architecture step after every `arch_every` weight steps
     loss: str = "add"
-    lambda_lat: float = 0.05  # lambda_2 (per ms for 'add'; dimensionless for 'hinge')
+    lambda_lat: float = 0.05  # lambda_2 (per ms for 'add'; dimensionless for 'hinge' and 'abs')
     target_ms: float | None = None
     beta: float = 0.6
     auto_lambda: bool = False
@@ -144,7 +145,7 @@ class SearchConfig:
         check_optimizer(self.optimizer)
         if self.loss not in LOSS_FORMS:
             raise ValueError(f"unknown latency loss form {self.loss!r}; use one of {', '.join(LOSS_FORMS)}")
-        if self.loss in ("mul", "hinge") or self.auto_lambda:
+        if self.loss in ("mul", "hinge", "abs") or self.auto_lambda:
             if not self.target_ms or self.target_ms <= 0:
                 raise ValueError(f"loss {self.loss!r}{' with auto lambda' if self.auto_lambda else ''} needs a "
                                  "positive latency target (--target-ms)")
@@ -164,6 +165,8 @@ def latency_loss(task_loss: torch.Tensor, exp_lat: torch.Tensor, cfg: SearchConf
         return task_loss + lam * exp_lat
     if cfg.loss == "mul":
         return task_loss * (exp_lat / cfg.target_ms) ** cfg.beta
+    if cfg.loss == "abs":
+        return task_loss + lam * (exp_lat / cfg.target_ms - 1.0).abs()
     return task_loss + lam * torch.relu(exp_lat / cfg.target_ms - 1.0)
 
 

@@ -17,7 +17,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--a-lr", type=float, default=0.01, help="architecture learning rate (Adam, beta1=0)")
     g.add_argument("--arch-every", type=int, default=1, help="an architecture step every N weight steps")
     g.add_argument("--weight-decay", type=float, default=4e-5, help="lambda_1 (L2 on the weights)")
-    g.add_argument("--loss", choices=("add", "mul", "hinge"), default="add",
+    g.add_argument("--loss", choices=("add", "mul", "hinge", "abs"), default="add",
                    help="latency loss: add = CE + lambda*E[lat]; mul = CE*(E[lat]/target)^beta; "
                         "hinge = CE + lambda*max(0, E[lat]/target - 1)")
     g.add_argument("--lambda-lat", type=float, default=0.05, help="lambda_2 (initial value with --auto-lambda)")
