@@ -19,7 +19,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weight-decay", type=float, default=4e-5, help="lambda_1 (L2 on the weights)")
     g.add_argument("--loss", choices=("add", "mul", "hinge", "abs"), default="add",
                    help="latency loss: add = CE + lambda*E[lat]; mul = CE*(E[lat]/target)^beta; "
-                        "hinge = CE + lambda*max(0, E[lat]/target - 1)")
+                        "hinge = CE + lambda*max(0, E[lat]/target - 1); abs = CE + lambda*|E[lat]/target - 1|")
     g.add_argument("--lambda-lat", type=float, default=0.05, help="lambda_2 (initial value with --auto-lambda)")
     g.add_argument("--target-ms", type=float, default=None, help="latency target on --device, ms")
     g.add_argument("--target-frac", type=float, default=None,
