@@ -162,6 +162,34 @@ def test_narrow_upsampler_candidates_are_cheaper_and_derive():
         assert space.choices_from_arch(space.derive(idx)) == idx
 
 
+@pytest.mark.parametrize("upsampler", ["nearest", "bilinear", "d2s"])
+def test_image_width_upsampler_has_no_hr_conv_exports_and_derives(tmp_path, upsampler):
+    ort = pytest.importorskip("onnxruntime")
+    from vpunas.supernet import PathSample
+
+    op = UpsamplerOp(upsampler, 2, 32, 12, 12, up_ch=3)
+    first = Conv2d(32, 12 if upsampler == "d2s" else 3, 3, 1, 12, 12)
+    assert op.parts()[0] == first and len(op.parts()) == 2  # LR conv + the DSP kernel, nothing at the HR size
+    assert op.params == first.params
+    space = _tiny_space(width=32, up_widths=(16, 3))
+    assert space.up_choices[-3:] == (("nearest", 3), ("bilinear", 3), ("d2s", 3))
+    assert "u=3" in space.arch_factors().names[-1]
+    supernet, x = space.build_supernet(), torch.rand(1, 3, 12, 12)
+    idx = [1, 0, space.up_choices.index((upsampler, 3))]
+    net = space.derive_model(supernet, idx).eval()
+    assert torch.allclose(net(x), supernet(x, [PathSample((i,)) for i in idx]), atol=1e-5)
+    assert space.choices_from_arch(space.derive(idx)) == idx
+    assert net.arch.block_strings()[-1] == f"up_{upsampler}_u3_x2"
+    assert sum(p.numel() for p in net.parameters()) == sum(o.params for o in net.arch.ops(12, 12))
+    path = tmp_path / "sr.onnx"
+    torch.onnx.export(net, (x,), str(path), dynamo=False, input_names=["lr"], output_names=["sr"], opset_version=17)
+    out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"lr": x.numpy()})[0]
+    assert out.shape == (1, 3, 24, 24)
+    np.testing.assert_allclose(out, net(x).detach().numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="or 3"):
+        _tiny_space(width=32, up_widths=(8,))
+
+
 # ------------------------------------------------------------------------------------- latency model
 def test_leaky_relu_and_depth_to_space_are_charged_on_shave_and_relu_is_not():
     relu = ResBlockOp(32, 32, 3, 3, "relu", 36, 64)

@@ -9,7 +9,8 @@ Network: head conv 3x3 (3 -> C) -> N searchable residual blocks -> long skip add
   * upsampler: ``nearest`` / ``bilinear`` interpolation + conv 3x3 (-> 3) at the HR size, or ``d2s``: conv 3x3
     (C -> U*s^2) + depth-to-space (pixel shuffle) + conv 3x3 (U -> 3), as EDSR; U, the channels at the HR
     size, is searched too: the trunk width C, or narrower (multiples of 16; interpolation then follows a
-    conv 3x3 C -> U at the LR size). DSP kernels and HR convs scale with U.
+    conv 3x3 C -> U at the LR size). DSP kernels and HR convs scale with U. U = 3, the image channels, is
+    the ESPCN-style tail: the LR conv writes the image (d2s: 3*s^2 channels) and there is no HR conv.
 
 All candidates of one residual block share one weight tensor per conv (the largest kernel and width);
 a candidate uses its centre k x k crop and first ``mid`` channels. Every supernet step therefore trains
@@ -44,6 +45,7 @@ ARCH_VERSION = 1
 ACTS = ("relu", "leaky_relu")
 UPSAMPLERS = ("nearest", "bilinear", "d2s")
 LEAKY_SLOPE = 0.2
+OUT_CH = 3  # RGB; as an upsampler width it means "no HR conv" (the ESPCN-style tail)
 # The whitepaper's latency setting: a 360x640 LR input, upscaled to 720x1280 for scale 2.
 DEFAULT_INPUT_HW = (360, 640)
 
@@ -91,7 +93,8 @@ class ResBlockOp(CompositeOp):
 class UpsamplerOp(CompositeOp):
     """SR tail with `up_ch` channels at the HR size (0 = the trunk width `ch`):
     nearest / bilinear: [conv 3x3 ch -> up_ch at LR when narrower] + interpolation + conv 3x3 (up_ch -> out_ch);
-    d2s: conv 3x3 (ch -> up_ch*s^2) + depth-to-space + conv 3x3 (up_ch -> out_ch), as EDSR with up_ch = ch."""
+    d2s: conv 3x3 (ch -> up_ch*s^2) + depth-to-space + conv 3x3 (up_ch -> out_ch), as EDSR with up_ch = ch.
+    up_ch == out_ch drops the HR conv: the LR conv already writes the image (ESPCN's sub-pixel tail for d2s)."""
 
     mode: str
     scale: int
@@ -115,11 +118,12 @@ class UpsamplerOp(CompositeOp):
 
     def parts(self) -> list:
         s, hh, ww, u = self.scale, self.h * self.scale, self.w * self.scale, self.up_ch
+        hr_conv = [Conv2d(u, self.out_ch, 3, 1, hh, ww)] if u != self.out_ch else []
         if self.mode == "d2s":
             return [Conv2d(self.ch, u * s * s, 3, 1, self.h, self.w), DepthToSpace(u * s * s, s, self.h, self.w),
-                    Conv2d(u, self.out_ch, 3, 1, hh, ww)]
+                    *hr_conv]
         reduce = [Conv2d(self.ch, u, 3, 1, self.h, self.w)] if u != self.ch else []
-        return reduce + [Upsample(self.mode, s, u, self.h, self.w), Conv2d(u, self.out_ch, 3, 1, hh, ww)]
+        return reduce + [Upsample(self.mode, s, u, self.h, self.w), *hr_conv]
 
     @property
     def out_shape(self) -> tuple:
@@ -131,7 +135,7 @@ class UpsamplerOp(CompositeOp):
 
 
 def up_string(mode: str, up_ch: int, ch: int) -> str:
-    """'up_nearest' (full trunk width) or 'up_nearest_u16' (16 channels at the HR size)."""
+    """'up_nearest' (full trunk width) or 'up_nearest_u16' (16 channels at the HR size; u3: no HR conv)."""
     return f"up_{mode}" if not up_ch or up_ch == ch else f"up_{mode}_u{up_ch}"
 
 
@@ -178,7 +182,7 @@ class EdsrArch:
     upsampler: str
     scale: int = 2
     head_kernel: int = 3
-    up_width: int = 0  # channels at the HR size; 0 = width
+    up_width: int = 0  # channels at the HR size; 0 = width; OUT_CH = the LR conv writes the image
 
     def __post_init__(self):
         if self.up_width == 0:
@@ -273,7 +277,7 @@ class Upsampler(nn.Module):
             self.shuffle = nn.PixelShuffle(scale)
         elif up_ch != ch:
             self.reduce = nn.Conv2d(ch, up_ch, 3, padding=1)
-        self.out = nn.Conv2d(up_ch, out_ch, 3, padding=1)
+        self.out = nn.Conv2d(up_ch, out_ch, 3, padding=1) if up_ch != out_ch else nn.Identity()
 
     def forward(self, x):
         if hasattr(self, "reduce"):
@@ -415,8 +419,9 @@ class EdsrSpace:
             raise ValueError(f"activations must be chosen from {', '.join(ACTS)}; got {list(acts)}")
         if not upsamplers or any(u not in UPSAMPLERS for u in upsamplers):
             raise ValueError(f"upsamplers must be chosen from {', '.join(UPSAMPLERS)}; got {list(upsamplers)}")
-        if any(u < 16 or u % 16 or u > width for u in up_widths):
-            raise ValueError(f"upsampler widths must be multiples of 16 up to the width {width}; got {list(up_widths)}")
+        if any(u != OUT_CH and (u < 16 or u % 16 or u > width) for u in up_widths):
+            raise ValueError(f"upsampler widths must be multiples of 16 up to the width {width}, or {OUT_CH} "
+                             f"(no HR conv); got {list(up_widths)}")
         self.scale, self.width, self.max_blocks = scale, width, max_blocks
         self.kernels, self.mids = tuple(sorted(set(kernels))), tuple(sorted(set(mids)))
         self.acts, self.upsamplers = tuple(dict.fromkeys(acts)), tuple(dict.fromkeys(upsamplers))
