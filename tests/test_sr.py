@@ -173,7 +173,7 @@ def test_image_width_upsampler_has_no_hr_conv_exports_and_derives(tmp_path, upsa
     assert op.params == first.params
     space = _tiny_space(width=32, up_widths=(16, 3))
     assert space.up_choices[-3:] == (("nearest", 3), ("bilinear", 3), ("d2s", 3))
-    assert "u=3" in space.arch_factors().names[-1]
+    assert f"up={upsampler}_u3" in space.arch_factors().names[-1]  # one logit per upsampler candidate
     supernet, x = space.build_supernet(), torch.rand(1, 3, 12, 12)
     idx = [1, 0, space.up_choices.index((upsampler, 3))]
     net = space.derive_model(supernet, idx).eval()

@@ -472,11 +472,13 @@ class EdsrSpace:
 
     def arch_factors(self):
         """Factorised choices (`supernet.ArchFactors`): a residual block is 'skip' or (k1, k2, mid, act), each
-        decided by its own logits; the upsampler is (mode, HR width)."""
+        decided by its own logits. The upsampler keeps one logit per candidate: its mode and HR width interact
+        (width 3 drops the HR conv, which suits depth-to-space and ruins nearest), so their product would
+        pick the best mode and the best width even when that pair is a bad net."""
         from ..supernet import ArchFactors
 
         res = [("skip",)] + [(f"k1={c.k1}", f"k2={c.k2}", f"mid={c.mid}", f"act={c.act}") for c in self.res_choices]
-        up = [(f"up={m}", f"u={u}") for m, u in self.up_choices]
+        up = [(f"up={m}_u{u}",) for m, u in self.up_choices]
         return ArchFactors.from_candidates([res] * self.max_blocks + [up], self.num_choices)
 
     def derive(self, choices) -> dict:
