@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=None, help="HR image folder (default: scikit-image's bundled photos)")
     ap.add_argument("--width", type=int, default=64, help="trunk width of the searched space (EDSR3: 64)")
     ap.add_argument("--mids", default="32,64", help="residual-block width choices")
-    ap.add_argument("--up-widths", default="16", help="narrower upsampler widths offered besides --width "
+    ap.add_argument("--up-widths", default="16,3", help="narrower upsampler widths offered besides --width "
                     "(3: the LR conv writes the image, no HR conv)")
     ap.add_argument("--search-epochs", type=int, default=5, help="search epochs")
     ap.add_argument("--warmup-epochs", type=int, default=2,

@@ -184,7 +184,7 @@ def _load_retrained(models_dir: Path, name: str, arch: dict, train_cfg) -> tuple
 
 def run_sr(out_dir: str | Path, *, data: str | Path | None = None, scale: int = 2, width: int = 32,
            max_blocks: int = 4, kernels=(1, 3, 5), mids=(16, 32), acts=("relu", "leaky_relu"),
-           upsamplers=("nearest", "bilinear", "d2s"), up_widths=(16,), bench_hw=(360, 640), model_dir: str | Path | None = None,
+           upsamplers=("nearest", "bilinear", "d2s"), up_widths=(16, 3), bench_hw=(360, 640), model_dir: str | Path | None = None,
            lut: str | Path | None = None, search_cfg=None, train_cfg=None, lr_patch: int = 32,
            baseline: bool = True, export: bool = True, bench_repeats: int = 5, resume: bool = False,
            quiet: bool = False, torch_device: str = "cpu") -> dict:

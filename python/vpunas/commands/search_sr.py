@@ -50,7 +50,7 @@ def add_sr_parser(tasks, add_search_options) -> None:
     s.add_argument("--mids", type=_ints, default=(16, 32), help="residual-block widths (multiples of 16)")
     s.add_argument("--acts", type=_names, default=("relu", "leaky_relu"), help="activation choices")
     s.add_argument("--upsamplers", type=_names, default=("nearest", "bilinear", "d2s"), help="upsampler choices")
-    s.add_argument("--up-widths", type=_ints, default=(16,),
+    s.add_argument("--up-widths", type=_ints, default=(16, 3),
                    help="narrower channel counts at the HR size to offer the upsampler (the trunk width always is); "
                         "3 = the LR conv writes the image and no conv runs at the HR size (ESPCN's sub-pixel tail)")
     s.add_argument("--patch", type=int, default=32, help="LR training patch size")
