@@ -9,12 +9,13 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vpunas.data.sr import SRPatchDataset, bicubic_downscale, make_pair, split_image_folder
 from vpunas.metrics import psnr_y, rgb_to_y, ssim_y
-from vpunas.ops import Activation, Conv2d, DepthToSpace, Upsample
-from vpunas.spaces.edsr import (EdsrArch, EdsrNet, EdsrSpace, ResBlockOp, ResChoice, UpsamplerOp, edsr3_baseline,
-                                parse_block_string)
+from vpunas.ops import Activation, Add, Conv2d, DepthToSpace, Upsample
+from vpunas.spaces.edsr import (EdsrArch, EdsrNet, EdsrSpace, ResBlockOp, ResChoice, Upsampler, UpsamplerOp,
+                                edsr3_baseline, parse_block_string)
 
 
 # ------------------------------------------------------------------------------------------- metrics
@@ -168,9 +169,19 @@ def test_image_width_upsampler_has_no_hr_conv_exports_and_derives(tmp_path, upsa
     from vpunas.supernet import PathSample
 
     op = UpsamplerOp(upsampler, 2, 32, 12, 12, up_ch=3)
-    first = Conv2d(32, 12 if upsampler == "d2s" else 3, 3, 1, 12, 12)
-    assert op.parts()[0] == first and len(op.parts()) == 2  # LR conv + the DSP kernel, nothing at the HR size
-    assert op.params == first.params
+    if upsampler == "d2s":  # LR conv, anchor (1x1 conv of the image + add), the DSP kernel; nothing at the HR size
+        assert op.parts() == [Conv2d(32, 12, 3, 1, 12, 12), Conv2d(3, 12, 1, 1, 12, 12), Add(12, 12, 12),
+                              DepthToSpace(12, 2, 12, 12)]
+    else:
+        assert op.parts() == [Conv2d(32, 3, 3, 1, 12, 12), Add(3, 12, 12), Upsample(upsampler, 2, 3, 12, 12)]
+    # the tail predicts the residual over nearest up-sampling: with its LR conv at 0 it is exactly nearest
+    up = Upsampler(32, upsampler, 2, up_ch=3)
+    conv = up.expand if upsampler == "d2s" else up.reduce
+    torch.nn.init.zeros_(conv.weight), torch.nn.init.zeros_(conv.bias)
+    img = torch.rand(1, 3, 6, 6)
+    mode = {"align_corners": False} if upsampler == "bilinear" else {}
+    want = F.interpolate(img, scale_factor=2, mode="nearest" if upsampler == "d2s" else upsampler, **mode)
+    torch.testing.assert_close(up((torch.rand(1, 32, 6, 6), img)), want)
     space = _tiny_space(width=32, up_widths=(16, 3))
     assert space.up_choices[-3:] == (("nearest", 3), ("bilinear", 3), ("d2s", 3))
     assert f"up={upsampler}_u3" in space.arch_factors().names[-1]  # one logit per upsampler candidate

@@ -10,7 +10,9 @@ Network: head conv 3x3 (3 -> C) -> N searchable residual blocks -> long skip add
     (C -> U*s^2) + depth-to-space (pixel shuffle) + conv 3x3 (U -> 3), as EDSR; U, the channels at the HR
     size, is searched too: the trunk width C, or narrower (multiples of 16; interpolation then follows a
     conv 3x3 C -> U at the LR size). DSP kernels and HR convs scale with U. U = 3, the image channels, is
-    the ESPCN-style tail: the LR conv writes the image (d2s: 3*s^2 channels) and there is no HR conv.
+    the ESPCN-style tail: the LR conv writes the image (d2s: 3*s^2 channels) and there is no HR conv; it
+    predicts the residual over nearest up-sampling (ABPN's anchor): the input image is added at the LR size
+    before the up-sampling (d2s: through a 1x1 conv 3 -> 3*s^2 that starts as "repeat each channel s^2 times").
 
 All candidates of one residual block share one weight tensor per conv (the largest kernel and width);
 a candidate uses its centre k x k crop and first ``mid`` channels. Every supernet step therefore trains
@@ -94,7 +96,8 @@ class UpsamplerOp(CompositeOp):
     """SR tail with `up_ch` channels at the HR size (0 = the trunk width `ch`):
     nearest / bilinear: [conv 3x3 ch -> up_ch at LR when narrower] + interpolation + conv 3x3 (up_ch -> out_ch);
     d2s: conv 3x3 (ch -> up_ch*s^2) + depth-to-space + conv 3x3 (up_ch -> out_ch), as EDSR with up_ch = ch.
-    up_ch == out_ch drops the HR conv: the LR conv already writes the image (ESPCN's sub-pixel tail for d2s)."""
+    up_ch == out_ch drops the HR conv: the LR conv already writes the image (ESPCN's sub-pixel tail for d2s),
+    as a residual over the input image added before the up-sampling (d2s: via a 1x1 conv out_ch -> out_ch*s^2)."""
 
     mode: str
     scale: int
@@ -118,12 +121,15 @@ class UpsamplerOp(CompositeOp):
 
     def parts(self) -> list:
         s, hh, ww, u = self.scale, self.h * self.scale, self.w * self.scale, self.up_ch
-        hr_conv = [Conv2d(u, self.out_ch, 3, 1, hh, ww)] if u != self.out_ch else []
+        image_tail = u == self.out_ch
+        hr_conv = [] if image_tail else [Conv2d(u, self.out_ch, 3, 1, hh, ww)]
         if self.mode == "d2s":
-            return [Conv2d(self.ch, u * s * s, 3, 1, self.h, self.w), DepthToSpace(u * s * s, s, self.h, self.w),
-                    *hr_conv]
+            anchor = [Conv2d(self.out_ch, u * s * s, 1, 1, self.h, self.w), Add(u * s * s, self.h, self.w)]
+            return [Conv2d(self.ch, u * s * s, 3, 1, self.h, self.w), *(anchor if image_tail else []),
+                    DepthToSpace(u * s * s, s, self.h, self.w), *hr_conv]
         reduce = [Conv2d(self.ch, u, 3, 1, self.h, self.w)] if u != self.ch else []
-        return reduce + [Upsample(self.mode, s, u, self.h, self.w), *hr_conv]
+        anchor = [Add(u, self.h, self.w)] if image_tail else []
+        return reduce + anchor + [Upsample(self.mode, s, u, self.h, self.w), *hr_conv]
 
     @property
     def out_shape(self) -> tuple:
@@ -264,7 +270,8 @@ class PlainResBlock(nn.Module):
 
 
 class Upsampler(nn.Module):
-    """The torch twin of `UpsamplerOp` (same parts, same order)."""
+    """The torch twin of `UpsamplerOp` (same parts, same order). forward((features, image)): the LR image is
+    used by the image-width tail (up_ch == out_ch) only."""
 
     def __init__(self, ch: int, mode: str, scale: int, out_ch: int = 3, up_ch: int = 0):
         super().__init__()
@@ -277,17 +284,28 @@ class Upsampler(nn.Module):
             self.shuffle = nn.PixelShuffle(scale)
         elif up_ch != ch:
             self.reduce = nn.Conv2d(ch, up_ch, 3, padding=1)
-        self.out = nn.Conv2d(up_ch, out_ch, 3, padding=1) if up_ch != out_ch else nn.Identity()
+        self.image_tail = up_ch == out_ch
+        self.out = nn.Identity() if self.image_tail else nn.Conv2d(up_ch, out_ch, 3, padding=1)
+        if self.image_tail and mode == "d2s":
+            self.anchor = nn.Conv2d(out_ch, out_ch * scale * scale, 1)
+            with torch.no_grad():  # each image channel onto its s^2 sub-pixels: nearest up-sampling after the shuffle
+                self.anchor.weight.copy_(torch.eye(out_ch).repeat_interleave(scale * scale, 0)[:, :, None, None])
+                self.anchor.bias.zero_()
 
-    def forward(self, x):
+    def forward(self, inputs):
+        x, image = inputs
         if hasattr(self, "reduce"):
             x = self.reduce(x)
         if self.mode == "d2s":
-            x = self.shuffle(self.expand(x))
-        elif self.mode == "nearest":
-            x = F.interpolate(x, scale_factor=self.scale, mode="nearest")
+            x = self.expand(x)
+            if self.image_tail:
+                x = x + self.anchor(image)
+            x = self.shuffle(x)
         else:
-            x = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+            if self.image_tail:
+                x = x + image
+            x = F.interpolate(x, scale_factor=self.scale, mode=self.mode,
+                              **({} if self.mode == "nearest" else {"align_corners": False}))
         return self.out(x)
 
 
@@ -303,7 +321,7 @@ class EdsrNet(nn.Module):
 
     def forward(self, x):
         f = self.head(x)
-        return self.upsampler(self.body(f) + f)
+        return self.upsampler((self.body(f) + f, x))
 
 
 # ------------------------------------------------------------------------------- weight-shared candidates
@@ -393,7 +411,7 @@ class EdsrSuperNet(nn.Module):
         y = f
         for block, sample in zip(self.blocks, samples):
             y = block(y, sample)
-        return self.upsampler(y + f, samples[-1])
+        return self.upsampler((y + f, x), samples[-1])
 
 
 class EdsrSpace:
