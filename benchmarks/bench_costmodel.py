@@ -45,14 +45,15 @@ import numpy as np
 from vpunas import _core
 
 try:  # the full path (descriptor building + post-processing) lives in vpunas.costmodel
-    from vpunas.costmodel import VPUNN, read_workloads_csv
+    from vpunas.costmodel import VALUE_SOURCES, VPUNN, read_workloads_csv
 except ImportError:  # pragma: no cover - during development, before the cost model exists
-    VPUNN = read_workloads_csv = None
+    VPUNN = read_workloads_csv = VALUE_SOURCES = None
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = Path(os.environ.get("VPUNAS_MODEL_DIR", REPO.parent / "shared" / "vpunn"))
 GOLDEN_DIR = Path(os.environ.get("VPUNAS_GOLDEN_DIR", MODEL_DIR / "golden"))
 NUMPY_CHUNK = 65_536
+SINGLE_CALL_SPREAD = 100  # workloads timed one by one for the single-call spread
 
 
 class NumpyMlp:
@@ -241,6 +242,13 @@ def bench_model(name: str, sizes: list[int], threads: int, rng: np.random.Genera
         w, c = loop_rate(lambda: full_dense.predict(one, 0), 1, 5000)
         print(f"single call: DpuCostModel.predict(1 workload), {dense_kernel}: {1e6 / w:.1f} us wall "
               f"({1e6 / c:.1f} us CPU)")
+        # The cost of one call grows with the workload's nonzero hidden activations (zero skipping): a spread.
+        head = workloads[: 20 * SINGLE_CALL_SPREAD]
+        one_pass = np.flatnonzero(full.predict_detail(head)["value_source"] == VALUE_SOURCES.index("nn"))
+        us = sorted(1e6 / loop_rate(lambda: full.predict(head[i : i + 1]), 1, 500)[0]
+                    for i in one_pass[:SINGLE_CALL_SPREAD])
+        print(f"single call over {len(us)} different workloads the NN evaluates once: median {us[len(us) // 2]:.1f} us wall, "
+              f"fastest {us[0]:.1f}, 90th percentile {us[int(0.9 * (len(us) - 1))]:.1f}, slowest {us[-1]:.1f}")
     for r in results:
         if r["rss_mb"] is not None:
             print(f"peak RSS increase during the {r['n']:,}-workload predict call: {r['rss_mb']:.0f} MiB")
