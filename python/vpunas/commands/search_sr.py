@@ -52,7 +52,7 @@ def add_sr_parser(tasks, add_search_options) -> None:
     s.add_argument("--upsamplers", type=_names, default=("nearest", "bilinear", "d2s"), help="upsampler choices")
     s.add_argument("--up-widths", type=_ints, default=(16, 3),
                    help="narrower channel counts at the HR size to offer the upsampler (the trunk width always is); "
-                        "3 = the LR conv writes the image and no conv runs at the HR size (ESPCN's sub-pixel tail)")
+                        "3 = the LR conv writes the image and no conv runs at the HR size (ESPCN's sub-pixel tail; d2s only)")
     s.add_argument("--patch", type=int, default=32, help="LR training patch size")
     s.add_argument("--bench-size", type=_ints, default=(360, 640), help="LR input H,W for latency and fps")
     s.add_argument("--train-epochs", type=int, default=4, help="retraining epochs (searched net and EDSR3)")

@@ -9,8 +9,8 @@ Network: head conv 3x3 (3 -> C) -> N searchable residual blocks -> long skip add
   * upsampler: ``nearest`` / ``bilinear`` interpolation + conv 3x3 (-> 3) at the HR size, or ``d2s``: conv 3x3
     (C -> U*s^2) + depth-to-space (pixel shuffle) + conv 3x3 (U -> 3), as EDSR; U, the channels at the HR
     size, is searched too: the trunk width C, or narrower (multiples of 16; interpolation then follows a
-    conv 3x3 C -> U at the LR size). DSP kernels and HR convs scale with U. U = 3, the image channels, is
-    the ESPCN-style tail: the LR conv writes the image (d2s: 3*s^2 channels) and there is no HR conv; it
+    conv 3x3 C -> U at the LR size). DSP kernels and HR convs scale with U. U = 3, the image channels
+    (searched with d2s only), is the ESPCN-style tail: the LR conv writes the image (d2s: 3*s^2 channels) and there is no HR conv; it
     predicts the residual over nearest up-sampling (ABPN's anchor): the input image is added at the LR size
     before the up-sampling (d2s: through a 1x1 conv 3 -> 3*s^2 that starts as "repeat each channel s^2 times").
 
@@ -444,10 +444,12 @@ class EdsrSpace:
         self.kernels, self.mids = tuple(sorted(set(kernels))), tuple(sorted(set(mids)))
         self.acts, self.upsamplers = tuple(dict.fromkeys(acts)), tuple(dict.fromkeys(upsamplers))
         # (mode, channels at the HR size): the full trunk width first, so index i < len(upsamplers) is
-        # upsamplers[i] at full width; narrower variants (cheaper DSP kernels and HR convs) follow.
+        # upsamplers[i] at full width; narrower variants (cheaper DSP kernels and HR convs) follow. The image
+        # width is offered with d2s only: interpolating the finished image cannot add detail (nearest makes
+        # it blocky), so those candidates could only mislead a short search.
         narrow = sorted({int(u) for u in up_widths if u != width}, reverse=True)
         self.up_widths = (width, *narrow)
-        self.up_choices = tuple((m, u) for u in self.up_widths for m in self.upsamplers)
+        self.up_choices = tuple((m, u) for u in self.up_widths for m in self.upsamplers if u != OUT_CH or m == "d2s")
         self.input_hw = tuple(input_hw)
         self.res_choices = tuple(ResChoice(k1, k2, m, a) for k1, k2, m, a
                                  in itertools.product(self.kernels, self.kernels, self.mids, self.acts))
