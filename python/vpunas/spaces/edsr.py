@@ -10,9 +10,10 @@ Network: head conv 3x3 (3 -> C) -> N searchable residual blocks -> long skip add
     (C -> U*s^2) + depth-to-space (pixel shuffle) + conv 3x3 (U -> 3), as EDSR; U, the channels at the HR
     size, is searched too: the trunk width C, or narrower (multiples of 16; interpolation then follows a
     conv 3x3 C -> U at the LR size). DSP kernels and HR convs scale with U. U = 3, the image channels
-    (searched with d2s only), is the ESPCN-style tail: the LR conv writes the image (d2s: 3*s^2 channels) and there is no HR conv; it
-    predicts the residual over nearest up-sampling (ABPN's anchor): the input image is added at the LR size
-    before the up-sampling (d2s: through a 1x1 conv 3 -> 3*s^2 that starts as "repeat each channel s^2 times").
+    (searched with d2s only), is the ESPCN-style tail: the LR conv writes the image (d2s: 3*s^2 channels)
+    and there is no HR conv; it predicts the residual over nearest up-sampling (ABPN's anchor): the input
+    image is added at the LR size before the up-sampling (d2s: through a 1x1 conv 3 -> 3*s^2 that starts as
+    "repeat each channel s^2 times").
 
 All candidates of one residual block share one weight tensor per conv (the largest kernel and width);
 a candidate uses its centre k x k crop and first ``mid`` channels. Every supernet step therefore trains
