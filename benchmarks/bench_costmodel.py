@@ -117,7 +117,8 @@ def _timed(fn) -> tuple[float, float]:
     return time.perf_counter() - w0, time.process_time() - c0
 
 
-def best_rate(fn, n_items: int, min_time: float = 0.3, max_repeats: int = 7, huge_repeats: int = 3) -> tuple[float, float]:
+def best_rate(fn, n_items: int, min_time: float = 0.3, max_repeats: int = 7,
+              huge_repeats: int = 3) -> tuple[float, float]:
     """(items per wall second, items per CPU second) of fn(), best of a few runs (of `huge_repeats` runs without
     a warm-up for huge batches)."""
     if n_items >= 500_000:
@@ -247,8 +248,8 @@ def bench_model(name: str, sizes: list[int], threads: int, rng: np.random.Genera
         one_pass = np.flatnonzero(full.predict_detail(head)["value_source"] == VALUE_SOURCES.index("nn"))
         us = sorted(1e6 / loop_rate(lambda: full.predict(head[i : i + 1]), 1, 500)[0]
                     for i in one_pass[:SINGLE_CALL_SPREAD])
-        print(f"single call over {len(us)} different workloads the NN evaluates once: median {us[len(us) // 2]:.1f} us wall, "
-              f"fastest {us[0]:.1f}, 90th percentile {us[int(0.9 * (len(us) - 1))]:.1f}, slowest {us[-1]:.1f}")
+        print(f"single call over {len(us)} different workloads the NN evaluates once: "
+              f"median {us[len(us) // 2]:.1f} us wall, fastest {us[0]:.1f}, 90th percentile {us[int(0.9 * (len(us) - 1))]:.1f}, slowest {us[-1]:.1f}")
     for r in results:
         if r["rss_mb"] is not None:
             print(f"peak RSS increase during the {r['n']:,}-workload predict call: {r['rss_mb']:.0f} MiB")
