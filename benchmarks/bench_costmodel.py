@@ -31,6 +31,10 @@ Default run (2 threads, quiet machine, 2026-11-28 07:30, block kernel), predicti
 Session 3 (one-output last layer by an hadd tree, lane sums fused into the output pass), quiet, 2 threads,
 two runs: vpu_2_7 full path 1M 294k / 273k (numpy 166k / 178k -> 1.77x / 1.54x), single call 11.2 / 10.9 us;
   vpu_2_0 full path 1M 281k (numpy 184k -> 1.53x), single call 10.6 us.
+Session 4 (1M: best of three calls for every column; the full path threads from 512 rows, was 8192), quiet,
+2 threads: vpu_2_7 full path 1M 389k (numpy 244k -> 1.60x), 4096: 290k (was 198k single-threaded; numpy
+283k); single call 6.6 us on the first workload, median 12.1 us over 100 (7.3-14.7); vpu_2_0 full path 1M
+344k (numpy 268k -> 1.28x), 4096: 341k (numpy 322k).
 """
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ double dpu_clock_mhz(Device device) {
 namespace {
 
 constexpr size_t kChunkRows = 1024;    // rows prepared + evaluated together (bounded scratch memory)
-constexpr size_t kRowsPerThread = 4096;  // below this per thread, extra threads cost more than they give
+constexpr size_t kRowsPerThread = 256;  // below this per thread, extra threads cost more than they give (as Mlp)
 
 // The plan for one row: how its answer is produced and which descriptors (slots in the chunk) it needs.
 enum class Plan : uint8_t { DONE, NN, DUAL_SPARSITY, EXTRAPOLATE };
