@@ -105,7 +105,7 @@ class UpsamplerOp(CompositeOp):
     ch: int
     h: int
     w: int
-    out_ch: int = 3
+    out_ch: int = OUT_CH
     up_ch: int = 0
 
     KIND: ClassVar[str] = "edsr_up"
@@ -274,7 +274,7 @@ class Upsampler(nn.Module):
     """The torch twin of `UpsamplerOp` (same parts, same order). forward((features, image)): the LR image is
     used by the image-width tail (up_ch == out_ch) only."""
 
-    def __init__(self, ch: int, mode: str, scale: int, out_ch: int = 3, up_ch: int = 0):
+    def __init__(self, ch: int, mode: str, scale: int, out_ch: int = OUT_CH, up_ch: int = 0):
         super().__init__()
         if mode not in UPSAMPLERS:
             raise ValueError(f"upsampler must be one of {', '.join(UPSAMPLERS)}; got {mode!r}")
