@@ -58,6 +58,9 @@ def main(argv=None) -> int:
     ap.add_argument("--torch-device", default=None, help="torch device for training (default: cuda if available)")
     ap.add_argument("--no-export", action="store_true",
                     help="stop after retraining (e.g. on a GPU host without OpenVINO); rerun with --resume to export and bench")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="search seed (supernet init, path sampling, patches); retraining keeps seed 0, so runs with "
+                         "different search seeds share one EDSR3 baseline")
     ap.add_argument("--resume", action="store_true",
                     help="reuse the search checkpoint and retrained nets in --out (same settings), e.g. to export and "
                          "bench here what a GPU host trained")
@@ -85,7 +88,7 @@ def main(argv=None) -> int:
                               weight_decay=0.0, a_lr=args.a_lr, loss=args.loss, target_ms=target,
                               lambda_lat=args.lambda_lat, auto_lambda=args.auto_lambda, lambda_on=args.lambda_on,
                               arch_params=args.arch_params, train_largest=args.train_largest,
-                              max_steps_per_epoch=args.search_steps)
+                              max_steps_per_epoch=args.search_steps, seed=args.seed)
     train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=0.0,
                             max_steps_per_epoch=args.train_steps, optimizer=args.optimizer)
     mids = tuple(int(m) for m in args.mids.split(","))
