@@ -294,6 +294,22 @@ def test_run_sr_end_to_end_tiny(tmp_path):
     assert "| res0 |" in decisions and "| upsampler |" in decisions and "act=relu" in decisions
     assert "up=nearest" in decisions and "skip logit" in decisions
     assert (tmp_path / "report.png").is_file() and (tmp_path / "models" / "searched.xml").is_file()
+    per_image = report.split("## Per held-out image")[1].split("##")[0]
+    for img in row["per_image"]:
+        assert f"| {img['image']} | {img['psnr_y']:.3f} / {img['ssim']:.4f} | " in per_image
+
+
+def test_per_image_table_lists_every_net_and_bicubic():
+    from vpunas.sr import per_image_table
+
+    def per(*vals):
+        return [{"image": n, "psnr_y": v, "ssim": v / 40} for n, v in zip(("a", "b"), vals)]
+
+    rows = [{"name": "searched", "per_image": per(30.0, 31.5)}, {"name": "EDSR3-baseline", "per_image": per(29.0, 32.0)}]
+    table = per_image_table(rows, {"per_image": per(27.0, 28.4)}).splitlines()
+    assert table[0] == "| image | searched PSNR-Y / SSIM | EDSR3-baseline PSNR-Y / SSIM | bicubic PSNR-Y / SSIM |"
+    assert table[2] == "| a | 30.000 / 0.7500 | 29.000 / 0.7250 | 27.000 / 0.6750 |"
+    assert table[3] == "| b | 31.500 / 0.7875 | 32.000 / 0.8000 | 28.400 / 0.7100 |"
 
 
 def test_run_sr_resume_reuses_retrained_nets(tmp_path):

@@ -160,13 +160,23 @@ def markdown_table(rows: list[dict]) -> str:
 def _comparison(searched: dict, base: dict) -> list[str]:
     d_psnr = searched["psnr_y"] - base["psnr_y"]
     speed = base["lat_VPU_2_7_ms"] / searched["lat_VPU_2_7_ms"]
-    out = [f"- PSNR-Y: {searched['psnr_y']:.2f} vs {base['psnr_y']:.2f} dB ({d_psnr:+.2f} dB; goal > 0): "
+    out = [f"- PSNR-Y: {searched['psnr_y']:.3f} vs {base['psnr_y']:.3f} dB ({d_psnr:+.3f} dB; goal > 0): "
            + ("met" if d_psnr > 0 else "NOT met"),
            f"- predicted VPU 2.7 fps at 360x640: {searched['fps_VPU_2_7']:.1f} vs {base['fps_VPU_2_7']:.1f} "
            f"({speed:.2f}x; goal >= 3x): " + ("met" if speed >= 3.0 else "NOT met")]
     if searched.get("fps_openvino_cpu") and base.get("fps_openvino_cpu"):
         out.append(f"- measured OpenVINO CPU fps at 360x640: {searched['fps_openvino_cpu'] / base['fps_openvino_cpu']:.2f}x")
     return out
+
+
+def per_image_table(rows: list[dict], bicubic: dict) -> str:
+    """PSNR-Y / SSIM of every held-out image for each net and bicubic: a mean can hide a loss on one image."""
+    cols = [(r["name"], r["per_image"]) for r in rows if r.get("per_image")] + [("bicubic", bicubic["per_image"])]
+    lines = ["| image | " + " | ".join(f"{n} PSNR-Y / SSIM" for n, _ in cols) + " |", "|" + "---|" * (len(cols) + 1)]
+    for i, img in enumerate(cols[0][1]):
+        cells = [f"{per[i]['psnr_y']:.3f} / {per[i]['ssim']:.4f}" for _, per in cols]
+        lines.append(f"| {img['image']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _load_retrained(models_dir: Path, name: str, arch: dict, train_cfg) -> tuple | None:
@@ -292,6 +302,7 @@ def run_sr(out_dir: str | Path, *, data: str | Path | None = None, scale: int = 
     lines = ["# vpunas super-resolution search report", "", markdown_table(rows), ""]
     if baseline:
         lines += ["**searched vs EDSR3-baseline**", ""] + _comparison(rows[0], rows[1]) + [""]
+    lines += ["## Per held-out image", "", per_image_table(rows, bicubic), ""]
     notes = [f"x{scale} SR; held-out images: {', '.join(p.name for p in eval_pairs)} (full images); PSNR / SSIM on "
              f"Y (BT.601), 8-bit outputs, border of {scale} px cropped; bicubic up-sampling scores "
              f"{bicubic['psnr_y']:.2f} dB / {bicubic['ssim']:.4f}",
