@@ -352,3 +352,14 @@ def test_cli_has_the_sr_subcommand(capsys):
     assert args.arch_params == "factorized"  # the SR space's many candidates per block: factorized by default
     assert build_parser().parse_args(["search", "sr", "--arch-params", "joint"]).arch_params == "joint"
     assert callable(args.func)
+
+
+def test_cli_search_options_reach_the_search_config():
+    from vpunas.cli import build_parser
+    from vpunas.commands.search import _search_config
+
+    args = build_parser().parse_args(["search", "sr", "--auto-lambda", "--lambda-rate", "0.02", "--lambda-on", "derived",
+                                      "--target-ms", "40", "--seed", "3", "--train-largest"])
+    cfg = _search_config(args)
+    assert (cfg.auto_lambda, cfg.lambda_rate, cfg.lambda_on, cfg.target_ms, cfg.seed, cfg.train_largest) == \
+        (True, 0.02, "derived", 40.0, 3, True)
