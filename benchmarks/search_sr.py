@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--patch", type=int, default=32, help="LR patch size")
     ap.add_argument("--target-ms", type=float, default=40.0,
-                    help="VPU 2.7 latency target (EDSR3 is predicted at 123.8 ms, so 41.3 ms is the >= 3x fps goal); "
+                    help="VPU 2.7 latency target (VPUNN predicts EDSR3 at 123.8 ms, so 41.3 ms is the >= 3x fps goal); "
                          "0: 0.9 x EDSR3's predicted latency / 3")
     ap.add_argument("--lambda-lat", type=float, default=0.005, help="weight of the latency penalty (initial, with --auto-lambda)")
     ap.add_argument("--loss", choices=("add", "mul", "hinge", "abs"), default="add", help="latency loss form (see vpunas.search)")
