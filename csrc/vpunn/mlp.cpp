@@ -10,8 +10,6 @@
 namespace vpunas::vpunn {
 namespace {
 
-// A thread costs ~20-50 us to start; 256 rows of a 256-wide VPUNN net are ~1-3 ms of work.
-constexpr size_t kMinRowsPerThread = 256;
 // Scratch up to this many floats lives on the stack (single predictions never touch the heap).
 constexpr size_t kStackScratchFloats = 4096;
 // Zero-skipping path: layers up to this many inputs keep their nonzero-input lists on the stack.

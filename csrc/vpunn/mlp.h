@@ -29,6 +29,8 @@ class Mlp {
   // Rows pushed through all layers together: activations of a block stay in L2 while the weights of
   // every layer stream past them once per block.
   static constexpr size_t kBlockRows = 48;
+  // Fewest rows worth a thread: starting one costs ~20-50 us, 256 rows of a 256-wide VPUNN net are ~1-3 ms.
+  static constexpr size_t kMinRowsPerThread = 256;
 
  private:
   void run_rows(const float* x, size_t n, float* y, float* scratch, size_t block) const;

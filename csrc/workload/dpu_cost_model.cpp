@@ -37,7 +37,6 @@ double dpu_clock_mhz(Device device) {
 namespace {
 
 constexpr size_t kChunkRows = 1024;    // rows prepared + evaluated together (bounded scratch memory)
-constexpr size_t kRowsPerThread = 256;  // below this per thread, extra threads cost more than they give (as Mlp)
 
 // The plan for one row: how its answer is produced and which descriptors (slots in the chunk) it needs.
 enum class Plan : uint8_t { DONE, NN, DUAL_SPARSITY, EXTRAPOLATE };
@@ -275,7 +274,7 @@ void run_rows(const vpunn::Mlp& mlp, Encoder enc, int interface_out, const Workl
 
 template <class F>
 void parallel_ranges(size_t n, int threads, F&& f) {
-  const size_t most = std::max<size_t>(1, n / kRowsPerThread);
+  const size_t most = std::max<size_t>(1, n / vpunn::Mlp::kMinRowsPerThread);
   size_t t = 1;
   if (most > 1)  // asking the OS for the core count costs microseconds: only when it can matter
     t = std::min(most, threads > 0 ? static_cast<size_t>(threads)
