@@ -2,8 +2,8 @@
 
 Runs `vpunas.sr.run_sr` end to end (search -> derive -> retrain both nets with one budget -> ONNX /
 OpenVINO IR -> OpenVINO-CPU fps at 360x640 -> report), then prints the table. The defaults are the recipe
-of the reported run `benchmarks/results/search_sr/cpu_10blocks_target40_lambda0.005` (about 53 min on one
-core of the 2-core development machine: 36 min search, 15 min retraining, export and fps); larger budgets:
+of the reported run `benchmarks/results/search_sr/cpu_10blocks_target40_lambda0.005_warmup6` (about 60 min on
+one core of the 2-core development machine: ~45 min search, ~12 min retraining, export and fps); larger budgets:
 raise --search-steps / --train-steps (or use `vpunas search sr` directly).
 
     python benchmarks/search_sr.py --vpunn-dir ../shared/vpunn --out runs/bench-sr
@@ -26,8 +26,8 @@ def main(argv=None) -> int:
     ap.add_argument("--mids", default="32,64", help="residual-block width choices")
     ap.add_argument("--up-widths", default="16,3", help="narrower upsampler widths offered besides --width "
                     "(3: the LR conv writes the image, no HR conv)")
-    ap.add_argument("--search-epochs", type=int, default=9, help="search epochs (warm-up included)")
-    ap.add_argument("--warmup-epochs", type=int, default=2,
+    ap.add_argument("--search-epochs", type=int, default=12, help="search epochs (warm-up included)")
+    ap.add_argument("--warmup-epochs", type=int, default=6,
                     help="weight-only epochs first (untrained blocks make 'skip' look good to early arch steps)")
     ap.add_argument("--search-steps", type=int, default=100, help="weight steps per search epoch")
     ap.add_argument("--a-lr", type=float, default=0.03, help="architecture learning rate (short searches need a high one)")
