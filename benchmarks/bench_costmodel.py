@@ -35,6 +35,9 @@ Session 4 (1M: best of three calls for every column; the full path threads from 
 2 threads: vpu_2_7 full path 1M 389k (numpy 244k -> 1.60x), 4096: 290k (was 198k single-threaded; numpy
 283k); single call 6.6 us on the first workload, median 12.1 us over 100 (7.3-14.7); vpu_2_0 full path 1M
 344k (numpy 268k -> 1.28x), 4096: 341k (numpy 322k).
+Session 6 (same kernels), quiet, 2 threads: vpu_2_7 full path 1M 381k (numpy 235k -> 1.62x), 4096: 290k (numpy
+227k); single call 7.0 us on the first workload, median 11.3 us over 100 (7.2-13.3); vpu_2_0 full path 1M 340k
+(numpy 251k -> 1.36x).
 """
 from __future__ import annotations
 
