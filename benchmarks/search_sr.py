@@ -44,6 +44,10 @@ def main(argv=None) -> int:
                     help="adapt lambda so that the latency reaches --target-ms")
     ap.add_argument("--lambda-rate", type=float, default=0.1,
                     help="--auto-lambda's gain per architecture step (see vpunas.search)")
+    ap.add_argument("--lambda-band", type=float, default=1.0,
+                    help="--auto-lambda moves at its full rate once the latency is this fraction off target")
+    ap.add_argument("--derive", choices=("argmax", "budget"), default="argmax",
+                    help="final net: the argmax, or the most probable net within --target-ms")
     ap.add_argument("--lambda-on", choices=("expected", "derived"), default="derived",
                     help="what --auto-lambda steers: E[lat], or the argmax net's latency (many candidates per block "
                          "spread the mass, so the argmax can sit far below E[lat])")
@@ -91,7 +95,7 @@ def main(argv=None) -> int:
     search_cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=args.warmup_epochs, batch_size=args.batch_size, w_lr=args.w_lr, optimizer=args.optimizer,
                               weight_decay=0.0, a_lr=args.a_lr, loss=args.loss, target_ms=target,
                               lambda_lat=args.lambda_lat, auto_lambda=args.auto_lambda, lambda_rate=args.lambda_rate,
-                              lambda_on=args.lambda_on,
+                              lambda_on=args.lambda_on, lambda_band=args.lambda_band, derive=args.derive,
                               arch_params=args.arch_params, train_largest=args.train_largest,
                               max_steps_per_epoch=args.search_steps, seed=args.seed)
     train_cfg = TrainConfig(epochs=args.train_epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=0.0,

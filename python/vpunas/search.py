@@ -11,8 +11,10 @@ Loss forms (`SearchConfig.loss`): 'add'  CE + lambda * E[lat]                  (
 is the weight decay), 'mul' CE * (E[lat] / target)^beta, 'hinge' CE + lambda * max(0, E[lat]/target - 1),
 'abs' CE + lambda * |E[lat]/target - 1| (TuNAS's absolute reward: spending less than the target costs too).
 With `auto_lambda`, lambda starts at lambda_lat / target (so the latency term starts near lambda_lat) and is
-scaled by exp(rate * clip(E[lat]/target - 1, -1, 1)) after every architecture step, which drives E[lat]
-to the target (with lambda_on="derived": the argmax architecture's latency instead of E[lat]).
+scaled by exp(rate * clip((E[lat]/target - 1) / lambda_band, -1, 1)) after every architecture step, which
+drives E[lat] to the target (with lambda_on="derived": the argmax architecture's latency instead of E[lat]).
+With derive="budget" the final net is the most probable one whose latency fits the target (a knapsack over
+blocks) instead of the plain argmax, which the controller may leave a little above it.
 
 Everything random comes from one generator seeded by `seed` (paths) and per-epoch permutations (data),
 so a run killed and `resume`d from its last epoch checkpoint reaches the same architecture; under
@@ -24,10 +26,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -132,6 +136,11 @@ class SearchConfig:
     auto_lambda: bool = False
     lambda_rate: float = 0.1
     lambda_on: str = "expected"  # auto lambda steers E[lat] ('expected') or the argmax net's latency ('derived')
+    # Auto lambda moves at its full rate once the latency is this fraction off target (1.0: only when 2x off).
+    # A narrow band takes the pressure off quickly when the net is just under target, so the task loss can
+    # spend the rest of the budget instead of the search freezing a few % below it.
+    lambda_band: float = 1.0
+    derive: str = "argmax"  # the final net: 'argmax', or 'budget' (the most probable net within target_ms)
     grad_clip: float = 5.0
     arch_params: str = "joint"  # one logit per candidate, or 'factorized' (the space's `arch_factors()`)
     # Each weight step also trains the most expensive candidate of every block (the max side of BigNAS's
@@ -156,6 +165,12 @@ class SearchConfig:
             raise ValueError(f"arch_params must be one of {', '.join(ARCH_PARAMS)}; got {self.arch_params!r}")
         if self.lambda_on not in ("expected", "derived"):
             raise ValueError(f"lambda_on must be 'expected' or 'derived', got {self.lambda_on!r}")
+        if not self.lambda_band > 0:
+            raise ValueError(f"lambda_band must be > 0 (a fraction of the target), got {self.lambda_band}")
+        if self.derive not in ("argmax", "budget"):
+            raise ValueError(f"derive must be 'argmax' or 'budget', got {self.derive!r}")
+        if self.derive == "budget" and not (self.target_ms and self.target_ms > 0):
+            raise ValueError("derive='budget' needs a positive latency target (--target-ms)")
         if self.batch_size < 1 or self.arch_every < 1:
             raise ValueError("batch_size and arch_every must be >= 1")
 
@@ -168,6 +183,43 @@ def latency_loss(task_loss: torch.Tensor, exp_lat: torch.Tensor, cfg: SearchConf
     if cfg.loss == "abs":
         return task_loss + lam * (exp_lat / cfg.target_ms - 1.0).abs()
     return task_loss + lam * torch.relu(exp_lat / cfg.target_ms - 1.0)
+
+
+def most_probable_within(log_probs: torch.Tensor, latency: LatencyTerms, budget_ms: float,
+                         bins: int = 4000) -> list[int] | None:
+    """argmax over architectures of sum_b log p_b(c_b) subject to latency <= budget_ms: a knapsack over blocks
+    solved by dynamic programming on latency rounded *up* to budget/bins, so the result never exceeds the
+    budget (it may miss a net within budget/bins * blocks of it). None when nothing fits."""
+    room = budget_ms - latency.fixed_ms
+    if room < 0:
+        return None
+    step = room / bins if room > 0 else 1.0
+    lp = log_probs.double().masked_fill(~latency.mask, float("-inf")).numpy()
+    cost = np.ceil(latency.table.numpy() / step - 1e-9).astype(np.int64).clip(min=0)
+    best = np.full(bins + 1, -np.inf)  # best[k]: highest log-probability of the blocks so far costing k bins
+    best[0] = 0.0
+    picks = []
+    for b in range(lp.shape[0]):
+        new, pick = np.full(bins + 1, -np.inf), np.full(bins + 1, -1, dtype=np.int64)
+        for j in np.flatnonzero(np.isfinite(lp[b])):
+            c = int(cost[b, j])
+            if c > bins:
+                continue
+            cand = np.full(bins + 1, -np.inf)
+            cand[c:] = best[:bins + 1 - c] + lp[b, j]
+            better = cand > new
+            new[better], pick[better] = cand[better], j
+        best = new
+        picks.append(pick)
+    k = int(np.argmax(best))
+    if not np.isfinite(best[k]):
+        return None
+    choices = []
+    for b in range(len(picks) - 1, -1, -1):
+        j = int(picks[b][k])
+        choices.append(j)
+        k -= int(cost[b, j])
+    return choices[::-1]
 
 
 def _dist_info() -> tuple[int, int]:
@@ -281,7 +333,7 @@ class ProxylessSearch:
             # 'derived' steers the net that will be kept (argmax), whose latency can sit far from E[lat]
             now = float(exp_lat.detach()) if self.cfg.lambda_on == "expected" else \
                 self.latency.discrete(self.arch.argmax())
-            excess = min(1.0, max(-1.0, now / self.cfg.target_ms - 1.0))
+            excess = min(1.0, max(-1.0, (now / self.cfg.target_ms - 1.0) / self.cfg.lambda_band))
             self.lam = float(min(1e4, max(1e-6, self.lam * math.exp(self.cfg.lambda_rate * excess))))
         return float(exp_lat.detach()), self.task.metric(out.detach(), y)
 
@@ -334,11 +386,25 @@ class ProxylessSearch:
             self._end_epoch(epoch, stats)
         if bar is not None:
             bar.close()
-        choices = self.arch.argmax()
+        choices = self.derive()
         return SearchResult(choices=choices, probs=self.arch.probs().tolist(),
                             expected_latency_ms=self.expected_latency_ms(),
                             derived_latency_ms=self.latency.discrete(choices), target_ms=self.cfg.target_ms,
                             history=self.history)
+
+    @torch.no_grad()
+    def derive(self) -> list[int]:
+        """The final architecture: the argmax, or with derive='budget' the most probable one within target."""
+        choices = self.arch.argmax()
+        if self.cfg.derive == "budget" and self.latency.discrete(choices) > self.cfg.target_ms:
+            within = most_probable_within(torch.log(self.arch.probs().cpu()), self.latency,
+                                          self.cfg.target_ms)
+            if within is None:
+                warnings.warn(f"no architecture of this space fits {self.cfg.target_ms} ms; keeping the argmax "
+                              f"({self.latency.discrete(choices):.3f} ms)")
+            else:
+                choices = within
+        return choices
 
     def _valid_batches(self, epoch: int):
         cycle = 0

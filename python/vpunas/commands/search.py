@@ -29,7 +29,12 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lambda-on", choices=("expected", "derived"), default="expected",
                    help="what --auto-lambda steers to the target: E[lat] or the argmax net's latency")
     g.add_argument("--lambda-rate", type=float, default=0.1,
-                   help="--auto-lambda's gain: lambda *= exp(rate * clip(latency / target - 1, -1, 1)) per arch step")
+                   help="--auto-lambda's gain: lambda *= exp(rate * clip((latency / target - 1) / band, -1, 1)) "
+                        "per arch step")
+    g.add_argument("--lambda-band", type=float, default=1.0,
+                   help="--auto-lambda moves at its full rate once the latency is this fraction off target")
+    g.add_argument("--derive", choices=("argmax", "budget"), default="argmax",
+                   help="final net: the argmax, or the most probable net within --target-ms")
     g.add_argument("--arch-params", choices=("joint", "factorized"), default="joint",
                    help="architecture logits: one per candidate (ProxylessNAS), or factorized (kernel, width, "
                         "activation, skip ... learned separately: far fewer parameters for large spaces)")
@@ -52,7 +57,8 @@ def _search_config(args):
     return SearchConfig(epochs=args.epochs, warmup_epochs=args.warmup_epochs, batch_size=args.batch_size,
                         w_lr=args.w_lr, optimizer=args.optimizer, a_lr=args.a_lr, arch_every=args.arch_every, weight_decay=args.weight_decay,
                         loss=args.loss, lambda_lat=args.lambda_lat, target_ms=args.target_ms, beta=args.beta,
-                        auto_lambda=args.auto_lambda, lambda_rate=args.lambda_rate, lambda_on=args.lambda_on, arch_params=args.arch_params, train_largest=args.train_largest, seed=args.seed,
+                        auto_lambda=args.auto_lambda, lambda_rate=args.lambda_rate, lambda_on=args.lambda_on,
+                        lambda_band=args.lambda_band, derive=args.derive, arch_params=args.arch_params, train_largest=args.train_largest, seed=args.seed,
                         max_steps_per_epoch=args.max_steps)
 
 
