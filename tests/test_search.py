@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vpunas.search import (ClassificationTask, LatencyTerms, ProxylessSearch, SearchConfig, latency_loss,
-                           train_network, TrainConfig)
+                           most_probable_within, train_network, TrainConfig)
 from _nas_tiny import macs_latency, tiny_data, tiny_space, one_thread
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)
@@ -200,6 +200,71 @@ def test_auto_lambda_on_derived_latency_keeps_the_argmax_net_near_target():
     assert any(abs(h["lambda"] - tr.initial_lambda) > 1e-12 for h in res.history)
     with pytest.raises(ValueError, match="lambda_on"):
         SearchConfig(lambda_on="argmax").validate()
+
+
+def test_lambda_band_sets_how_far_off_target_lambda_moves_at_full_rate():
+    space = tiny_space()
+    lat = macs_latency(space)
+    net_ms = lat.discrete(space.candidate_mask().shape[0] * [0])  # the argmax of all-zero logits
+
+    def lambda_after_one_step(band):
+        _, tr = _trainer(loss="add", lambda_lat=1e-2, auto_lambda=True, target_ms=net_ms / 0.98,
+                         lambda_rate=0.5, lambda_on="derived", lambda_band=band, a_lr=0.0)
+        x, y = next(iter(torch.utils.data.DataLoader(tiny_data(16), batch_size=16)))
+        tr.arch_step(x, y)
+        return tr.lam / tr.initial_lambda
+
+    import math
+    # 2 % under target: the default band (1.0) barely moves lambda, a 5 % band moves it at 40 % of the rate
+    assert lambda_after_one_step(1.0) == pytest.approx(math.exp(-0.5 * 0.02))
+    assert lambda_after_one_step(0.05) == pytest.approx(math.exp(-0.5 * 0.4))
+    assert lambda_after_one_step(0.01) == pytest.approx(math.exp(-0.5))  # clipped at the full rate
+    with pytest.raises(ValueError, match="lambda_band"):
+        SearchConfig(lambda_band=0.0).validate()
+
+
+def test_most_probable_within_budget_matches_brute_force():
+    import itertools
+
+    gen = torch.Generator().manual_seed(0)
+    for trial in range(60):
+        table = torch.rand(4, 5, generator=gen, dtype=torch.float64) * 10
+        mask = torch.rand(4, 5, generator=gen) > 0.2
+        mask[:, 0] = True
+        lat = LatencyTerms(table, mask, fixed_ms=1.0)
+        logp = torch.log_softmax(torch.randn(4, 5, generator=gen).masked_fill(~mask, float("-inf")), 1)
+        budget = float(torch.rand(1, generator=gen)) * 30 + 1
+        fits = [c for c in itertools.product(range(5), repeat=4)
+                if all(mask[b, c[b]] for b in range(4)) and lat.discrete(c) <= budget]
+        got = most_probable_within(logp, lat, budget, bins=100_000)
+        if not fits:
+            assert got is None
+            continue
+        score = lambda c: sum(float(logp[b, c[b]]) for b in range(4))  # noqa: E731
+        assert got is not None and lat.discrete(got) <= budget
+        assert score(got) == pytest.approx(max(score(c) for c in fits), abs=1e-12), trial
+    # coarse bins round latencies up: the answer may be more cautious, never over budget
+    got = most_probable_within(logp, lat, 20.0, bins=7)
+    assert got is None or lat.discrete(got) <= 20.0
+
+
+def test_budget_derive_keeps_the_final_net_within_target():
+    space = tiny_space()
+    lat = macs_latency(space)
+    n = space.candidate_mask().shape[0]
+    target = 0.8 * lat.discrete(n * [0])
+    for derive in ("argmax", "budget"):
+        # no architecture steps: the logits stay zero, so the argmax is candidate 0 everywhere (over target)
+        _, tr = _trainer(loss="hinge", lambda_lat=1.0, target_ms=target, epochs=1, warmup_epochs=1, derive=derive)
+        res = tr.run()
+        if derive == "argmax":
+            assert res.choices == n * [0] and res.derived_latency_ms > target
+        else:
+            assert res.derived_latency_ms <= target and res.choices != n * [0]
+    with pytest.raises(ValueError, match="derive='budget' needs"):
+        SearchConfig(derive="budget").validate()
+    with pytest.raises(ValueError, match="derive must be"):
+        SearchConfig(derive="best").validate()
 
 
 def test_factorized_search_moves_to_cheaper_factors_and_logs_them(tmp_path):

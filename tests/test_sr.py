@@ -359,7 +359,8 @@ def test_cli_search_options_reach_the_search_config():
     from vpunas.commands.search import _search_config
 
     args = build_parser().parse_args(["search", "sr", "--auto-lambda", "--lambda-rate", "0.02", "--lambda-on", "derived",
-                                      "--target-ms", "40", "--seed", "3", "--train-largest"])
+                                      "--target-ms", "40", "--seed", "3", "--train-largest", "--lambda-band", "0.05",
+                                      "--derive", "budget"])
     cfg = _search_config(args)
-    assert (cfg.auto_lambda, cfg.lambda_rate, cfg.lambda_on, cfg.target_ms, cfg.seed, cfg.train_largest) == \
-        (True, 0.02, "derived", 40.0, 3, True)
+    assert (cfg.auto_lambda, cfg.lambda_rate, cfg.lambda_on, cfg.target_ms, cfg.seed, cfg.train_largest,
+            cfg.lambda_band, cfg.derive) == (True, 0.02, "derived", 40.0, 3, True, 0.05, "budget")
