@@ -257,6 +257,7 @@ def test_budget_derive_keeps_the_final_net_within_target():
         # no architecture steps: the logits stay zero, so the argmax is candidate 0 everywhere (over target)
         _, tr = _trainer(loss="hinge", lambda_lat=1.0, target_ms=target, epochs=1, warmup_epochs=1, derive=derive)
         res = tr.run()
+        assert res.argmax == n * [0]
         if derive == "argmax":
             assert res.choices == n * [0] and res.derived_latency_ms > target
         else:

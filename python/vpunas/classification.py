@@ -114,7 +114,7 @@ def run_classification(out_dir: str | Path, *, data: str | Path | None = None, p
 
     arch = space.derive(result.choices)
     arch["name"] = "searched" if search_cfg.target_ms is None else f"searched@{search_cfg.target_ms:g}ms"
-    search_info = {"choices": result.choices, "blocks": arch["blocks"],
+    search_info = {"choices": result.choices, "argmax": result.argmax, "blocks": arch["blocks"],
                    "expected_latency_ms": result.expected_latency_ms,
                    "derived_latency_ms": result.derived_latency_ms, "target_ms": result.target_ms,
                    "device": device, "latency_source": latency.source, "search_seconds": time.time() - t0}

@@ -247,6 +247,7 @@ class SearchResult:
     derived_latency_ms: float
     target_ms: float | None
     history: list = field(default_factory=list)
+    argmax: list | None = None  # the plain argmax net (differs from choices when derive='budget' moved it)
 
 
 class ProxylessSearch:
@@ -390,7 +391,7 @@ class ProxylessSearch:
         return SearchResult(choices=choices, probs=self.arch.probs().tolist(),
                             expected_latency_ms=self.expected_latency_ms(),
                             derived_latency_ms=self.latency.discrete(choices), target_ms=self.cfg.target_ms,
-                            history=self.history)
+                            history=self.history, argmax=self.arch.argmax())
 
     @torch.no_grad()
     def derive(self) -> list[int]:

@@ -249,7 +249,7 @@ def run_sr(out_dir: str | Path, *, data: str | Path | None = None, scale: int = 
         return {"rows": [], "search": None, "report": None}
     arch_dict = space.derive(result.choices)
     searched_arch = EdsrArch.from_dict(arch_dict)
-    search_info = {"choices": result.choices, "blocks": arch_dict["block_strings"],
+    search_info = {"choices": result.choices, "argmax": result.argmax, "blocks": arch_dict["block_strings"],
                    "expected_latency_ms": result.expected_latency_ms, "derived_latency_ms": result.derived_latency_ms,
                    "latency_source": latency.source, "search_seconds": time.time() - t0}
     (out_dir / "search").mkdir(parents=True, exist_ok=True)
