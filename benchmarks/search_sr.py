@@ -2,11 +2,11 @@
 
 Runs `vpunas.sr.run_sr` end to end (search -> derive -> retrain both nets with one budget -> ONNX /
 OpenVINO IR -> OpenVINO-CPU fps at 360x640 -> report), then prints the table. The defaults are the recipe
-of the reported run `benchmarks/results/search_sr/cpu_10blocks_target40_lambda0.005_warmup6` (about 60 min on
-one core of the 2-core development machine: ~45 min search, ~12 min retraining, export and fps); larger budgets:
-raise --search-steps / --train-steps (or use `vpunas search sr` directly).
+of the reported runs `benchmarks/results/search_sr/cpu_8blocks_target40_band0.05_budget_seed1` and `..._seed2`
+(about 50 min each on one core of the 2-core development machine: ~30 min search, ~15 min retraining, export
+and fps); larger budgets: raise --search-steps / --train-steps (or use `vpunas search sr` directly).
 
-    python benchmarks/search_sr.py --vpunn-dir ../shared/vpunn --out runs/bench-sr
+    python benchmarks/search_sr.py --vpunn-dir ../shared/vpunn --out runs/bench-sr --seed 1
 """
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ def main(argv=None) -> int:
                     help="adapt lambda so that the latency reaches --target-ms")
     ap.add_argument("--lambda-rate", type=float, default=0.1,
                     help="--auto-lambda's gain per architecture step (see vpunas.search)")
-    ap.add_argument("--lambda-band", type=float, default=1.0,
+    ap.add_argument("--lambda-band", type=float, default=0.05,
                     help="--auto-lambda moves at its full rate once the latency is this fraction off target")
-    ap.add_argument("--derive", choices=("argmax", "budget"), default="argmax",
+    ap.add_argument("--derive", choices=("argmax", "budget"), default="budget",
                     help="final net: the argmax, or the most probable net within --target-ms")
     ap.add_argument("--lambda-on", choices=("expected", "derived"), default="derived",
                     help="what --auto-lambda steers: E[lat], or the argmax net's latency (many candidates per block "
@@ -58,7 +58,8 @@ def main(argv=None) -> int:
     ap.add_argument("--kernels", default="1,3", help="kernel choices of each conv (5 is in the space too)")
     ap.add_argument("--acts", default="relu,leaky_relu", help="activation choices")
     ap.add_argument("--bench-repeats", type=int, default=5)
-    ap.add_argument("--max-blocks", type=int, default=10, help="searchable residual blocks")
+    ap.add_argument("--max-blocks", type=int, default=8,
+                    help="searchable residual blocks (with 10, the budget went to depth of 1x1 blocks, not kernels)")
     ap.add_argument("--optimizer", choices=("sgd", "adam"), default="adam", help="weight optimizer (search + retrain)")
     ap.add_argument("--w-lr", type=float, default=5e-4, help="supernet weight learning rate")
     ap.add_argument("--lr", type=float, default=5e-4, help="retraining learning rate (both nets)")
