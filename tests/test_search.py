@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -214,7 +215,6 @@ def test_lambda_band_sets_how_far_off_target_lambda_moves_at_full_rate():
         tr.arch_step(x, y)
         return tr.lam / tr.initial_lambda
 
-    import math
     # 2 % under target: the default band (1.0) barely moves lambda, a 5 % band moves it at 40 % of the rate
     assert lambda_after_one_step(1.0) == pytest.approx(math.exp(-0.5 * 0.02))
     assert lambda_after_one_step(0.05) == pytest.approx(math.exp(-0.5 * 0.4))
