@@ -195,7 +195,7 @@ def most_probable_within(log_probs: torch.Tensor, latency: LatencyTerms, budget_
         return None
     step = room / bins if room > 0 else 1.0
     lp = log_probs.double().masked_fill(~latency.mask, float("-inf")).numpy()
-    cost = np.ceil(latency.table.numpy() / step - 1e-9).astype(np.int64).clip(min=0)
+    cost = np.ceil(latency.table.numpy() / step).astype(np.int64).clip(min=0)
     best = np.full(bins + 1, -np.inf)  # best[k]: highest log-probability of the blocks so far costing k bins
     best[0] = 0.0
     picks = []
