@@ -348,6 +348,12 @@ PYBIND11_MODULE(_core, m) {
             return out;
           },
           "[(in, out, activation)] per layer")
+      .def_property_readonly(
+          "near_zero_outputs", [](const vpunn_bind::MlpModel& s) { return s.mlp->near_zero_outputs(); },
+          "per layer, the outputs the zero-skipping kernels prove 0 instead of evaluating (empty for dense kernels)")
+      .def_property_readonly(
+          "diagonal_layers", [](const vpunn_bind::MlpModel& s) { return s.mlp->diagonal_layers(); },
+          "per layer, whether the zero-skipping kernels evaluate it as a diagonal (elementwise) layer")
       .def("forward", &vpunn_bind::forward, py::arg("x"), py::arg("threads") = 0,
            "y [n, output_size] float32 = network(x [n, input_size] float32, C-contiguous); releases the GIL")
       .def(

@@ -77,3 +77,16 @@ def patch_u8(buf: bytes, pos: int, value: int) -> bytes:
     out = bytearray(buf)
     out[pos] = value & 0xFF
     return bytes(out)
+
+
+def layer_param_pos(buf: bytes, i: int, which: int) -> tuple[int, int]:
+    """(position of the first float, float count) of layer i's weight (which=1) or bias (which=2) data."""
+    t = layer_inputs(buf, i)[which]
+    at = buffer_data_length_pos(buf, tensor_buffer_index(buf, t))
+    return at + 4, u32(buf, at) // 4
+
+
+def patch_floats(buf: bytes, pos: int, values) -> bytes:
+    out = bytearray(buf)
+    struct.pack_into(f"<{len(values)}f", out, pos, *values)
+    return bytes(out)

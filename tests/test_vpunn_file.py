@@ -343,3 +343,90 @@ def test_cost_model_same_answers_with_every_mlp_kernel(golden_dir):
         assert np.array_equal(got["nn_raw"].view(np.uint32), want["nn_raw"].view(np.uint32))
     with pytest.raises(ValueError, match="not available"):
         _core.DpuCostModel(path, mlp_kernel="avx9000")
+
+
+# ---- shortcuts of the zero-skipping kernels: near-zero outputs and diagonal layers (csrc/vpunn/gemm.h) ----
+
+
+def test_shipped_models_use_the_shortcuts():
+    m = _load("vpu_2_7.vpunn", SPARSE_KERNELS[0])
+    assert m.near_zero_outputs == [0, 6, 64, 58, 120, 0]  # hidden neurons whose weights all have |w| <= 2^-30
+    assert m.diagonal_layers == [True] + [False] * 5  # the first layer scales each descriptor input
+    assert _load("vpu_2_7.vpunn", "scalar").near_zero_outputs == []  # dense kernels evaluate everything
+
+
+def _with_scaled_weights(data: bytes, layer: int, rows, scale: float, bias=None, columns=False) -> bytes:
+    """`data` with the weight rows (or columns) `rows` of `layer` multiplied by `scale` (and bias `bias`)."""
+    m = _core.MlpModel.from_bytes(data, kernel="scalar")
+    w, b = m.layer_weights(layer)
+    if columns:
+        w[:, rows] *= np.float32(scale)
+    else:
+        w[rows] *= np.float32(scale)
+    if bias is not None:
+        b[rows] = np.float32(bias)
+    pos, n = fb.layer_param_pos(data, layer, 1)
+    assert n == w.size
+    data = fb.patch_floats(data, pos, w.ravel().tolist())
+    pos, n = fb.layer_param_pos(data, layer, 2)
+    assert n == b.size
+    return fb.patch_floats(data, pos, b.tolist())
+
+
+@pytest.mark.parametrize("kernel", SPARSE_KERNELS)
+def test_near_zero_outputs_exact_where_the_proof_fails(fast_bytes, kernel):
+    """Live neurons scaled down to near-zero (and their weights in the next layer up): for some rows their output
+    is > 0 (tiny) and must be evaluated exactly, for others it is proven 0. Every output bit must equal the dense
+    kernel's, which has no shortcut."""
+    x = np.concatenate([_descriptor_like(300, 93, seed=11), _sparse_mix(200, 93, seed=12)])
+
+    def layer2_pre_activation(model):
+        h = x.astype(np.float64)
+        for i in range(3):
+            w, b = model.layer_weights(i)
+            h = h @ w.astype(np.float64).T + b
+            if i < 2:
+                h = np.maximum(h, 0.0)
+        return h
+
+    # Four neurons that fire on some rows only; scaled down they stay positive exactly there.
+    h = layer2_pre_activation(_core.MlpModel.from_bytes(fast_bytes, kernel="scalar"))
+    rows = [int(o) for o in np.flatnonzero(((h > 0).mean(axis=0) > 0.02) & ((h > 0).mean(axis=0) < 0.3))[:4]]
+    data = _with_scaled_weights(fast_bytes, 2, rows, 2.0**-34, bias=-(2.0**-100))
+    data = _with_scaled_weights(data, 3, rows, 2.0**34, columns=True)  # so the tiny outputs matter downstream
+    sparse = _core.MlpModel.from_bytes(data, kernel=kernel)
+    dense = _core.MlpModel.from_bytes(data, kernel="scalar")
+    assert sparse.near_zero_outputs[2] == _load("vpu_2_7.fast.vpunn", kernel).near_zero_outputs[2] + len(rows)
+    positive = (layer2_pre_activation(dense)[:, rows] > 0).any(axis=1)
+    assert len(rows) == 4 and 0 < positive.sum() < len(x)
+    expected = dense.forward(x, threads=1)
+    for threads in (1, 2):
+        np.testing.assert_array_equal(sparse.forward(x, threads=threads).view(np.uint32), expected.view(np.uint32))
+    for i in np.flatnonzero(positive)[:5]:
+        assert sparse.forward(x[i : i + 1])[0].view(np.uint32) == expected[i].view(np.uint32)
+    # Huge inputs: the scaled sums overflow (no proof then), some of the exact ones too.
+    huge = np.concatenate([x[:30] * np.float32(1e12), x[30:60] * np.float32(1e30)])
+    expected = dense.forward(huge, threads=1)
+    got = sparse.forward(huge, threads=1)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    finite = ~np.isnan(expected)
+    np.testing.assert_array_equal(got[finite].view(np.uint32), expected[finite].view(np.uint32))
+
+
+@pytest.mark.parametrize("kernel", SPARSE_KERNELS)
+def test_diagonal_layer_with_non_finite_inputs(fast_bytes, kernel):
+    """inf * 0 = NaN: one inf or NaN input makes every output of VPUNN's diagonal layer NaN, and so the net's."""
+    sparse = _core.MlpModel.from_bytes(fast_bytes, kernel=kernel)
+    dense = _core.MlpModel.from_bytes(fast_bytes, kernel="scalar")
+    assert sparse.diagonal_layers[0]
+    x = _descriptor_like(64, sparse.input_size, seed=13)
+    x[3, 5] = np.inf
+    x[17, 0] = -np.inf
+    x[40, 92] = np.nan
+    x[41, 7] = 3e38  # finite, but x * w overflows
+    expected = dense.forward(x, threads=1)
+    assert np.isnan(expected[[3, 17, 40]]).all()
+    got = sparse.forward(x, threads=1)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    finite = ~np.isnan(expected[:, 0])
+    np.testing.assert_array_equal(got[finite].view(np.uint32), expected[finite].view(np.uint32))

@@ -93,14 +93,30 @@ struct CacheAligned {
 // (block, lane) adjacent, then the inputs past the last full block of 32 in order). So a kernel reads
 // each (block, lane) as 8 contiguous floats, and a layer writes its outputs straight into the next
 // layer's order. The network's own input and output rows keep the natural order.
+// Near-zero outputs. Training leaves some hidden ReLU neurons with every weight tiny (|w| <= 2^-30; in
+// vpu_2_7.vpunn 248 of its 1030 hidden outputs). Their products with ordinary activations are subnormal, and on
+// Intel cores a multiply with a subnormal input or result takes a microcode assist of ~150 cycles: these
+// products cost vpu_2_7 ~40 % of its time. After the ReLU these outputs are 0 on every workload we have. So the
+// tree set carries them as extra entries [near_zero_first, n) with weights and bias scaled by
+// 2^kNearZeroScaleLog2 (exact, a power of two), where nothing is subnormal, and the kernel proves each of them
+// <= 0 before the ReLU, which makes it +-0 (either sign is skipped by the next layer, and absorbed by VPUNN's
+// +0-started sums, see above), and writes +0. The proof bounds the rounding of both sums, in any order of the k
+// inputs, by 2 gamma_{k+1} sum_i |x_i| max|w| plus k subnormal roundings (gamma_n = n u / (1 - n u),
+// u = 2^-24). Rows where it fails (none of the golden workloads) evaluate these outputs exactly, in VPUNN's
+// order, with PackedSparse::near_zero_tree / near_zero_sequential.
+constexpr int kNearZeroScaleLog2 = 64;
+constexpr float kNearZeroMaxWeight = 0x1p-30f;
+
 struct SparseSet {
   bool tree = false;    // VPUNN's 4-lane tree order (else one-by-one)
-  int n = 0, nvec = 0;  // outputs in the set; vectors of the kernel width covering them
+  int n = 0, nvec = 0;  // entries in the set; vectors of the kernel width covering them
+  int near_zero_first = 0;  // entries from here on are near-zero outputs; n if none
   // W^T restricted to the set: [in][nvec * width], zero padded, input rows by storage position.
   std::vector<float, CacheAligned<float>> wt;
   std::vector<float, CacheAligned<float>> w1;  // n == 1 only: that output's weights by storage position
   std::vector<float> bias;    // [nvec * width]
-  std::vector<int32_t> cols;  // [n] position each entry is written to in the output row (ascending)
+  std::vector<int32_t> cols;  // [n] position each entry is written to in the output row (ascending in each part)
+  std::vector<float> wmax;    // [nvec * width] scaled max |w| of each near-zero entry (empty if none)
 };
 
 struct PackedSparse {
@@ -108,15 +124,27 @@ struct PackedSparse {
   Activation act = Activation::None;
   bool skip_zeros = true;       // false when a weight is not finite
   std::vector<int32_t> in_pos;  // [in] storage position of each input (input_positions(in))
-  SparseSet tree, sequential;
+  SparseSet tree, sequential;   // the tree set also holds the near-zero outputs (see SparseSet)
+  SparseSet near_zero_tree, near_zero_sequential;  // the near-zero outputs unscaled, for rows the proof fails
+  // Diagonal hidden layers (vpu_2_7's first layer scales each input: 93x93, every off-diagonal weight 0):
+  // VPUNN's sum for output o adds x_o w_oo to products that are all +-0, so output o is act(x_o w_oo + b_o)
+  // (zero signs aside, see above) while every input is finite; with an inf or NaN input, x * 0 makes all of
+  // VPUNN's outputs NaN, so such rows use the sets. Empty when the layer is not diagonal.
+  std::vector<float> diagonal, diagonal_bias;  // [in] w_oo, b_o
+  std::vector<int32_t> out_pos;                 // [out] position output o is written to (diagonal layers only)
 };
+
+// One row of a diagonal layer: y[out_pos[o]] = act(x[in_idx[o]] * w_oo + b_o) for every o, and true; or, when
+// an input x[0..in) is not finite, nothing written and false.
+bool diagonal_row(const PackedSparse& layer, const float* x, const int32_t* in_idx, float* y);
 
 // Storage position of each of the k inputs of a layer (see above).
 std::vector<int32_t> input_positions(int k);
 
 // Packs one layer for sparse kernels of vector width `width`; out_pos[o] = position output o is written
-// to (the next layer's input_positions, or the identity for the last layer).
-PackedSparse pack_sparse(const DenseLayer& layer, int width, const std::vector<int32_t>& out_pos);
+// to (the next layer's input_positions, or the identity for the last layer). `hidden`: the outputs feed
+// another layer (only then may near-zero outputs be written as +0 where VPUNN may hold -0).
+PackedSparse pack_sparse(const DenseLayer& layer, int width, const std::vector<int32_t>& out_pos, bool hidden);
 
 // Rows a sparse kernel call evaluates (a block: each weight vector fetched from L2 serves every row of
 // the block from L1, while each row still skips only its own zero inputs).
@@ -140,6 +168,11 @@ struct SparseSetArgs {
   size_t ldy = 0;
   float* scratch = nullptr;  // >= sparse_scratch_floats(rows, nvec * width)
   int32_t* index = nullptr;  // >= rows * (k + 1) ints
+  // Near-zero entries [near_zero_first, n) (see SparseSet): proven <= 0 and written as +0, or, where the proof
+  // fails for any of them, none written and failed[r] = 1 (else 0). Unused when near_zero_first == n.
+  int near_zero_first = 0;
+  const float* wmax = nullptr;
+  int32_t* failed = nullptr;
 };
 
 // Scratch of one sparse kernel call: per row the dot products and the 4 lane sums of VPUNN's tree.

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "vpunn/gemm_kernel_impl.h"
+#include "vpunn/gemm_tree_dot1_avx.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12: spurious, from _mm512_max_ps
@@ -26,6 +27,10 @@ struct Avx512 {
   }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V relu(V y) { return _mm512_max_ps(_mm512_setzero_ps(), y); }
+  static V abs(V v) { return _mm512_abs_ps(v); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static bool tree_dot1(const float* x, const float* w1, int nb, float* s) { return tree_dot1_avx(x, w1, nb, s); }
+  static unsigned le_mask(V a, V b) { return unsigned(_mm512_cmp_ps_mask(a, b, _CMP_LE_OQ)); }  // NaN: 0
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   // Bit j set when p[j] != +-0 (NaN counts as nonzero: unordered compare).
   static unsigned nonzero8(const float* p) {

@@ -240,6 +240,62 @@ inline bool tree_dot1(long, const float*, const float*, int, float*) {
   return false;
 }
 
+// Upper bound of sum_p |x[p]| over the k storage positions of a row: float sums per vector lane (each of at
+// most k terms, so below the exact sum by at most gamma_k of it), combined in double, times 1 + 2 gamma_k.
+// NaN or inf inputs give NaN or inf, and every comparison with that fails.
+template <class S>
+inline double abs_sum_bound(const float* x, int k) {
+  using V = typename S::V;
+  constexpr int W = S::W;
+  V acc = S::zero();
+  int p = 0;
+  for (; p + W <= k; p += W) acc = S::add(acc, S::abs(S::load(x + p)));
+  alignas(64) float lanes[W];
+  S::store(lanes, acc);
+  double sum = 0.0;
+  for (int j = 0; j < W; ++j) sum += double(lanes[j]);
+  for (; p < k; ++p) sum += double(__builtin_fabsf(x[p]));
+  const double ku = double(k) * 0x1p-24;
+  return sum * (1.0 + 2.0 * ku / (1.0 - ku));
+}
+
+// The near-zero proof for one row (see SparseSet): d = the dot product of an entry with the weights scaled by
+// 2^s, b = its scaled bias. VPUNN's unscaled sum (times 2^s) and ours are each within gamma_{k+1} S plus k
+// subnormal roundings (2^-150 2^s each) of the exact scaled sum, S = sum |x_i| |w_i| 2^s <= abs_sum * wmax, so
+// d + b + B <= 0 with B = 2 gamma_{k+1} S + k 2^-84 (s = 64) proves VPUNN's dot + bias <= 0: its ReLU output is
+// +-0. Checked in float as fl(d + b) <= -fl(fl(R wmax) + slack) with R and slack rounded up by 2^-18 relative,
+// which covers the float roundings of the check (each <= 2^-24 relative). Writes +0 to every near-zero entry and
+// returns true, or writes nothing and returns false.
+template <class S>
+inline bool prove_near_zero_row(const SparseSetArgs& g, const float* x, const float* dots, size_t lane_stride,
+                                bool fused, float* y) {
+  using V = typename S::V;
+  constexpr int W = S::W;
+  static_assert(kNearZeroScaleLog2 == 64, "the slack below assumes a 2^64 scale");
+  const double k1u = double(g.k + 1) * 0x1p-24;
+  const double margin = 1.0 + 0x1p-18;
+  const V rounding = S::bcast(float(2.0 * k1u / (1.0 - k1u) * abs_sum_bound<S>(x, g.k) * margin));
+  const V slack = S::bcast(float(double(g.k) * 0x1p-84 * margin));
+  const V lowest = S::bcast(-0x1.fffffep127f);
+  const int first_vec = g.near_zero_first / W;
+  for (int v = first_vec; v < g.nvec; ++v) {
+    const float* a = dots + size_t(v) * W;
+    const V dot = fused ? S::add(S::add(S::load(a), S::load(a + lane_stride)),
+                                 S::add(S::load(a + 2 * lane_stride), S::load(a + 3 * lane_stride)))
+                        : S::load(a);
+    const V lhs = S::add(dot, S::load(g.bias + size_t(v) * W));
+    const V bound = S::add(S::mul(rounding, S::load(g.wmax + size_t(v) * W)), slack);
+    // Lanes to prove: entries in [near_zero_first, n) (the padding past n has bias -1 and wmax 0, so it passes).
+    const int skip = v == first_vec ? g.near_zero_first - v * W : 0;
+    const unsigned need = ((1u << W) - 1u) & ~((1u << skip) - 1u);
+    // A partial sum that overflowed leaves d infinite (or NaN), and the bound no longer holds: d must be finite.
+    const unsigned proven = S::le_mask(lhs, S::sub(S::zero(), bound)) & S::le_mask(lowest, lhs);
+    if ((proven & need) != need) return false;
+  }
+  for (int e = g.near_zero_first; e < g.n; ++e) y[g.cols[e]] = 0.0f;
+  return true;
+}
+
 // Sets of at most this many output vectors evaluate whole groups (see sparse_impl).
 constexpr int kDenseGroupMaxVecs = 4;
 
@@ -339,17 +395,19 @@ inline void sparse_impl(const SparseSetArgs& g) {
     chunks(Rows<1>());
   }
 
+  const int regular_vecs = (g.near_zero_first + W - 1) / W;
   for (int r = 0; r < rows; ++r) {
     const float* sr = (fused ? lanes : dots) + size_t(r) * ld;
     float* y = g.y + size_t(r) * g.ldy;
-    for (int v = 0; v < nvec; ++v) {
+    if (g.near_zero_first < g.n) g.failed[r] = !prove_near_zero_row<S>(g, row_x(r), sr, lane_stride, fused, y);
+    for (int v = 0; v < regular_vecs; ++v) {
       const float* a = sr + size_t(v) * W;
       const V dot = fused ? S::add(S::add(S::load(a), S::load(a + lane_stride)),
                                    S::add(S::load(a + 2 * lane_stride), S::load(a + 3 * lane_stride)))
                           : S::load(a);
       V out = S::add(dot, S::load(g.bias + size_t(v) * W));
       if (g.act == Activation::Relu) out = S::relu(out);
-      const int first = v * W, count = g.n - first < W ? g.n - first : W;
+      const int first = v * W, count = g.near_zero_first - first < W ? g.near_zero_first - first : W;
       const int32_t* cols = g.cols + first;
       if (g.act != Activation::Sigmoid && count == W && cols[W - 1] - cols[0] == W - 1) {
         S::store(y + cols[0], out);  // ascending positions W apart at the ends: contiguous

@@ -2,6 +2,7 @@
 // SIMD), weight packing, and the run-time choice of kernel.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "common.h"
 #include "vpunn/gemm_kernel_impl.h"
@@ -52,6 +53,20 @@ struct Portable {
   }
   static void store(float* p, V v) {
     for (int j = 0; j < NW; ++j) p[j] = v.v[j];
+  }
+  static V abs(V v) {
+    for (float& x : v.v) x = std::fabs(x);
+    return v;
+  }
+  static V sub(V a, V b) {
+    V r;
+    for (int j = 0; j < NW; ++j) r.v[j] = a.v[j] - b.v[j];
+    return r;
+  }
+  static unsigned le_mask(V a, V b) {  // bit j: a[j] <= b[j] (false for NaN)
+    unsigned m = 0;
+    for (int j = 0; j < NW; ++j) m |= unsigned(a.v[j] <= b.v[j]) << j;
+    return m;
   }
   static unsigned nonzero8(const float* p) {  // bit j set when p[j] != +-0 (NaN counts as nonzero)
     unsigned m = 0;
@@ -157,23 +172,39 @@ std::vector<int32_t> input_positions(int k) {
 
 namespace {
 
-// `outs`: the set's outputs, in ascending order of out_pos.
+// `outs`: the set's outputs, in ascending order of out_pos. `near_zero` (tree sets only): near-zero outputs
+// appended after them, taken from `scaled` (see SparseSet).
 SparseSet sparse_set(const DenseLayer& layer, const std::vector<int>& outs, bool tree, int width,
-                     const std::vector<int32_t>& out_pos) {
+                     const std::vector<int32_t>& out_pos, const std::vector<int>& near_zero = {},
+                     const DenseLayer* scaled = nullptr) {
   SparseSet set;
   set.tree = tree;
-  set.n = int(outs.size());
+  const int regular = int(outs.size());
+  set.near_zero_first = regular;
+  set.n = regular + int(near_zero.size());
   set.nvec = (set.n + width - 1) / width;
   const size_t ld = size_t(set.nvec) * size_t(width);
   set.bias.assign(ld, 0.0f);
   set.wt.assign(size_t(layer.in) * ld, 0.0f);
+  set.cols.assign(size_t(set.n), -1);
+  if (!near_zero.empty()) {
+    set.wmax.assign(ld, 0.0f);                                      // by entry, like bias
+    for (size_t e = size_t(set.n); e < ld; ++e) set.bias[e] = -1.0f;  // padding: passes the proof
+  }
   const std::vector<int> order = visit_order(layer.in, true);  // storage position -> input
-  for (size_t j = 0; j < outs.size(); ++j) {
-    const size_t o = size_t(outs[j]);
-    set.cols.push_back(out_pos[o]);
-    set.bias[j] = layer.bias[o];
+  auto put = [&](const DenseLayer& from, size_t entry, size_t o) {
+    set.cols[entry] = out_pos[o];
+    set.bias[entry] = from.bias[o];
     for (size_t q = 0; q < order.size(); ++q)
-      set.wt[q * ld + j] = layer.weight[o * size_t(layer.in) + size_t(order[q])];
+      set.wt[q * ld + entry] = from.weight[o * size_t(layer.in) + size_t(order[q])];
+  };
+  for (size_t j = 0; j < outs.size(); ++j) put(layer, j, size_t(outs[j]));
+  for (size_t j = 0; j < near_zero.size(); ++j) {
+    const size_t o = size_t(near_zero[j]);
+    const size_t e = size_t(set.near_zero_first) + j;
+    put(*scaled, e, o);
+    for (int k = 0; k < layer.in; ++k)
+      set.wmax[e] = std::max(set.wmax[e], std::fabs(scaled->weight[o * size_t(layer.in) + size_t(k)]));
   }
   if (set.n == 1)
     for (size_t q = 0; q < order.size(); ++q) set.w1.push_back(set.wt[q * ld]);
@@ -183,9 +214,23 @@ SparseSet sparse_set(const DenseLayer& layer, const std::vector<int>& outs, bool
 // VPUNN sums output o in its 4-lane tree order when o's weight row starts 16-byte aligned: (o * in) % 4 == 0.
 bool in_tree_order(int o, int in) { return (int64_t(o) * in) % 4 == 0; }
 
+// A hidden ReLU output whose weights are all tiny (see SparseSet), provable for the usual inputs: some weight
+// nonzero or the bias negative (else the proof needs bias <= -k 2^-84, and fails on every row).
+bool is_near_zero_output(const DenseLayer& layer, int o) {
+  const float b = layer.bias[size_t(o)];
+  if (layer.act != Activation::Relu || layer.in > 4096 || !(std::fabs(b) <= 0x1p60f)) return false;
+  float wmax = 0.0f;
+  const float* row = layer.weight.data() + size_t(o) * size_t(layer.in);
+  for (int k = 0; k < layer.in; ++k) {
+    if (!(std::fabs(row[k]) <= kNearZeroMaxWeight)) return false;  // also false for NaN
+    wmax = std::max(wmax, std::fabs(row[k]));
+  }
+  return wmax > 0.0f || b < 0.0f;
+}
+
 }  // namespace
 
-PackedSparse pack_sparse(const DenseLayer& layer, int width, const std::vector<int32_t>& out_pos) {
+PackedSparse pack_sparse(const DenseLayer& layer, int width, const std::vector<int32_t>& out_pos, bool hidden) {
   if (out_pos.size() != size_t(layer.out)) throw InputError("pack_sparse: out_pos must have one entry per output");
   PackedSparse p;
   p.in = layer.in;
@@ -197,11 +242,56 @@ PackedSparse pack_sparse(const DenseLayer& layer, int width, const std::vector<i
   std::vector<int> outs(size_t(layer.out));
   for (int o = 0; o < layer.out; ++o) outs[size_t(o)] = o;
   std::sort(outs.begin(), outs.end(), [&](int a, int b) { return out_pos[size_t(a)] < out_pos[size_t(b)]; });
-  std::vector<int> tree, sequential;
-  for (int o : outs) (in_tree_order(o, layer.in) ? tree : sequential).push_back(o);
-  p.tree = sparse_set(layer, tree, true, width, out_pos);
+  std::vector<int> tree, sequential, near_zero, near_zero_tree, near_zero_sequential;
+  for (int o : outs) {
+    const bool t = in_tree_order(o, layer.in);
+    if (hidden && p.skip_zeros && is_near_zero_output(layer, o)) {
+      near_zero.push_back(o);
+      (t ? near_zero_tree : near_zero_sequential).push_back(o);
+    } else {
+      (t ? tree : sequential).push_back(o);
+    }
+  }
+  DenseLayer scaled;  // exact: scaling by a power of two (no overflow: |w| <= 2^-30, |b| <= 2^60)
+  if (!near_zero.empty()) {
+    scaled = layer;
+    for (float& w : scaled.weight) w = std::ldexp(w, kNearZeroScaleLog2);
+    for (float& b : scaled.bias) b = std::ldexp(b, kNearZeroScaleLog2);
+  }
+  p.tree = sparse_set(layer, tree, true, width, out_pos, near_zero, &scaled);
   p.sequential = sparse_set(layer, sequential, false, width, out_pos);
+  p.near_zero_tree = sparse_set(layer, near_zero_tree, true, width, out_pos);
+  p.near_zero_sequential = sparse_set(layer, near_zero_sequential, false, width, out_pos);
+  bool diagonal = hidden && layer.in == layer.out;
+  for (int o = 0; diagonal && o < layer.out; ++o)
+    for (int k = 0; diagonal && k < layer.in; ++k) {
+      const float w = layer.weight[size_t(o) * size_t(layer.in) + size_t(k)];
+      diagonal = k == o ? std::isfinite(w) : w == 0.0f;
+    }
+  if (diagonal) {
+    for (int o = 0; o < layer.out; ++o) p.diagonal.push_back(layer.weight[size_t(o) * size_t(layer.in) + size_t(o)]);
+    p.diagonal_bias = layer.bias;
+    p.out_pos = out_pos;
+  }
   return p;
+}
+
+bool diagonal_row(const PackedSparse& layer, const float* x, const int32_t* in_idx, float* y) {
+  const int n = layer.in;
+  uint32_t finite = 1;
+  for (int k = 0; k < n; ++k) {
+    uint32_t b;
+    std::memcpy(&b, &x[k], sizeof b);
+    finite &= uint32_t((b & 0x7F800000u) != 0x7F800000u);
+  }
+  if (!finite) return false;
+  for (int o = 0; o < n; ++o) {
+    float v = x[in_idx[o]] * layer.diagonal[size_t(o)] + layer.diagonal_bias[size_t(o)];  // no contraction here
+    if (layer.act == Activation::Relu && v < 0.0f) v = 0.0f;
+    if (layer.act == Activation::Sigmoid) v = sigmoid(v);
+    y[layer.out_pos[size_t(o)]] = v;
+  }
+  return true;
 }
 
 void bind_sparse_set(const PackedSparse& layer, const SparseSet& set, SparseSetArgs* g) {
@@ -216,6 +306,8 @@ void bind_sparse_set(const PackedSparse& layer, const SparseSet& set, SparseSetA
   g->w1 = set.w1.empty() ? nullptr : set.w1.data();
   g->bias = set.bias.data();
   g->cols = set.cols.data();
+  g->near_zero_first = set.near_zero_first;
+  g->wmax = set.wmax.empty() ? nullptr : set.wmax.data();
 }
 
 PackedDense pack_dense(const DenseLayer& layer, int nr) {

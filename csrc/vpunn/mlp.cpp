@@ -36,13 +36,26 @@ Mlp::Mlp(const ModelFile& f, const std::string& kernel) : kernel_(&gemm::select_
         out_pos.resize(size_t(d.out));
         for (int o = 0; o < d.out; ++o) out_pos[size_t(o)] = o;
       }
-      sparse_layers_.push_back(gemm::pack_sparse(d, kernel_->nr, out_pos));
+      sparse_layers_.push_back(gemm::pack_sparse(d, kernel_->nr, out_pos, i + 1 < f.layers.size()));
     } else {
       layers_.push_back(gemm::pack_dense(d, kernel_->nr));
     }
   }
   input_size_ = f.layers.front().in;
+  for (int k = 0; k < input_size_; ++k) identity_.push_back(k);
   output_size_ = f.layers.back().out;
+}
+
+std::vector<int> Mlp::near_zero_outputs() const {
+  std::vector<int> out;
+  for (const gemm::PackedSparse& L : sparse_layers_) out.push_back(L.tree.n - L.tree.near_zero_first);
+  return out;
+}
+
+std::vector<bool> Mlp::diagonal_layers() const {
+  std::vector<bool> out;
+  for (const gemm::PackedSparse& L : sparse_layers_) out.push_back(!L.diagonal.empty());
+  return out;
 }
 
 void Mlp::run_rows(const float* x, size_t n, float* y, float* scratch, size_t block) const {
@@ -74,7 +87,8 @@ void Mlp::run_rows_sparse(const float* x, size_t n, float* y) const {
   const size_t width = size_t(kernel_->nr);
   size_t max_vecs = 1, max_in = size_t(input_size_);
   for (const gemm::PackedSparse& L : sparse_layers_) {
-    max_vecs = std::max({max_vecs, size_t(L.tree.nvec), size_t(L.sequential.nvec)});
+    max_vecs = std::max({max_vecs, size_t(L.tree.nvec), size_t(L.sequential.nvec), size_t(L.near_zero_tree.nvec),
+                         size_t(L.near_zero_sequential.nvec)});
     max_in = std::max(max_in, size_t(L.in));
   }
   const size_t block = std::min(n, size_t(gemm::kSparseBlockRows));
@@ -99,32 +113,58 @@ void Mlp::run_rows_sparse(const float* x, size_t n, float* y) const {
   float* scratch = buf + 2 * block * hidden;
   for (size_t r0 = 0; r0 < n; r0 += block) {
     const size_t m = std::min(block, n - r0);
-    // The input rows in the first layer's storage order (act[1]: the first layer writes act[0]).
+    // The input rows in the first layer's storage order (act[1]: the first layer writes act[0]); a diagonal
+    // first layer reads them as they are.
     const int32_t* pos = sparse_layers_.front().in_pos.data();
-    for (size_t r = 0; r < m; ++r) {
+    auto to_storage_order = [&](size_t r) {
       const float* xr = x + (r0 + r) * size_t(input_size_);
       float* dst = act[1] + r * hidden;
       for (int k = 0; k < input_size_; ++k) dst[pos[k]] = xr[k];
-    }
-    const float* a = act[1];
-    size_t lda = hidden;
+      return dst;
+    };
+    const bool first_diagonal = !sparse_layers_.front().diagonal.empty();
+    if (!first_diagonal)
+      for (size_t r = 0; r < m; ++r) to_storage_order(r);
+    const float* a = first_diagonal ? x + r0 * size_t(input_size_) : act[1];
+    size_t lda = first_diagonal ? size_t(input_size_) : hidden;
     for (size_t li = 0; li < sparse_layers_.size(); ++li) {
       const gemm::PackedSparse& L = sparse_layers_[li];
       const bool last = li + 1 == sparse_layers_.size();
       float* out = last ? y + r0 * size_t(output_size_) : act[li & 1];
       const size_t ldo = last ? size_t(output_size_) : hidden;
-      for (const gemm::SparseSet* set : {&L.tree, &L.sequential}) {
-        if (set->n == 0) continue;
+      auto run_set = [&](const gemm::SparseSet& set, size_t r, size_t rows, int32_t* failed, const float* xr) {
         gemm::SparseSetArgs g;
-        gemm::bind_sparse_set(L, *set, &g);
-        g.rows = int(m);
-        g.x = a;
+        gemm::bind_sparse_set(L, set, &g);
+        g.rows = int(rows);
+        g.x = xr;
         g.ldx = lda;
-        g.y = out;
+        g.y = out + r * ldo;
         g.ldy = ldo;
         g.scratch = scratch;
         g.index = index;
+        g.failed = failed;
         kernel_->sparse(g);
+      };
+      int32_t failed[gemm::kSparseBlockRows];
+      auto run_sets = [&](size_t r, size_t rows, const float* xr) {
+        if (L.tree.n > 0) run_set(L.tree, r, rows, failed, xr);
+        if (L.sequential.n > 0) run_set(L.sequential, r, rows, nullptr, xr);
+        if (L.tree.near_zero_first < L.tree.n) {
+          // Rows whose near-zero outputs were not proven 0: those outputs exactly, in VPUNN's order.
+          for (size_t q = 0; q < rows; ++q) {
+            if (!failed[q]) continue;
+            for (const gemm::SparseSet* set : {&L.near_zero_tree, &L.near_zero_sequential})
+              if (set->n > 0) run_set(*set, r + q, 1, nullptr, xr + q * lda);
+          }
+        }
+      };
+      if (L.diagonal.empty()) {
+        run_sets(0, m, a);
+      } else {
+        const int32_t* in_idx = li == 0 ? identity_.data() : L.in_pos.data();
+        for (size_t r = 0; r < m; ++r)
+          if (!gemm::diagonal_row(L, a + r * lda, in_idx, out + r * ldo))
+            run_sets(r, 1, li == 0 ? to_storage_order(r) : a + r * lda);  // a non-finite input
       }
       a = out;
       lda = ldo;

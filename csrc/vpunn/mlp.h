@@ -21,6 +21,10 @@ class Mlp {
   int input_size() const { return input_size_; }
   int output_size() const { return output_size_; }
   const char* kernel_name() const { return kernel_->name; }
+  // Zero-skipping kernels only (else empty): per layer, the outputs proven 0 rather than evaluated (see
+  // gemm::SparseSet) and whether the layer is evaluated as a diagonal one (see gemm::PackedSparse).
+  std::vector<int> near_zero_outputs() const;
+  std::vector<bool> diagonal_layers() const;
 
   // y[n * output_size()] = MLP(x[n * input_size()]), rows contiguous. threads <= 0 means "choose"
   // (1 for small n). No allocation for small n; large batches allocate one scratch block per thread.
@@ -38,6 +42,7 @@ class Mlp {
 
   std::vector<gemm::PackedDense> layers_;        // dense kernels
   std::vector<gemm::PackedSparse> sparse_layers_;  // zero-skipping kernels
+  std::vector<int32_t> identity_;                 // 0, 1, .. input_size_ - 1: a diagonal first layer's inputs
   const gemm::Kernel* kernel_ = nullptr;
   int input_size_ = 0, output_size_ = 0, max_hidden_ = 1;
 };
