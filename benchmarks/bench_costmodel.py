@@ -39,16 +39,16 @@ Session 6 (same kernels), quiet, 2 threads: vpu_2_7 full path 1M 381k (numpy 235
 227k); single call 7.0 us on the first workload, median 11.3 us over 100 (7.2-13.3); vpu_2_0 full path 1M 340k
 (numpy 251k -> 1.36x).
 Session 8 ran on another 2-core machine: Intel Xeon (Sapphire Rapids class, AVX-512, kernel avx512_sparse), where
-every multiply with a subnormal operand or result costs a ~150-cycle microcode assist (Zen 3 has no such
-penalty). vpu_2_7's 248 near-zero hidden neurons (all |w| <= 2^-30) made ~56 of them per row, 40 % of its time.
-The near-zero proof, the diagonal first layer and the AVX-512 one-output tree sum (csrc/vpunn/gemm.h), quiet,
-2 threads, predictions/s of wall time:
+every multiply with a subnormal operand or result costs a ~150-cycle microcode assist. vpu_2_7's 248 near-zero
+hidden neurons (all |w| <= 2^-30) made ~56 of them per row, 40 % of its time. The near-zero proof, the diagonal
+first layer and the AVX-512 one-output tree sum (csrc/vpunn/gemm.h), quiet, 2 threads, predictions/s of wall time:
   before (244bdf9, start of the session): vpu_2_7 full path 1M 460k (numpy 343k -> 1.34x), 4096: 438k (numpy
            439k); single call 4.7 us, median 7.3 us over 100; vpu_2_0 full path 1M 534k (numpy 451k).
-  after, three runs (the first before the overflow check of the proof): vpu_2_7 full path 1M 712k / 731k / 704k (numpy 345k / 335k / 331k -> 2.06x / 2.18x /
-           2.12x), 4096: 703k / 683k (numpy 434k / 439k); single call 3.4 / 3.0 / 3.3 us, median 4.8 / 4.6 /
-           4.2 us over 100; vpu_2_0 full path 1M 590k / 536k / 594k (numpy 464k / 431k / 436k -> 1.27x / 1.25x /
-           1.36x). MLP alone, one thread pinned, 96k golden descriptors: vpu_2_7 4.95 -> 3.3-3.5 us/row.
+  after, three runs (the first without the overflow check of the proof): vpu_2_7 full path 1M 712k / 731k /
+           704k (numpy 345k / 335k / 331k -> 2.06x / 2.18x / 2.12x), 4096: 703k / 683k (numpy 434k / 439k);
+           single call 3.4 / 3.0 / 3.3 us, median 4.8 / 4.6 / 4.2 us over 100; vpu_2_0 full path 1M 590k / 536k /
+           594k (numpy 464k / 431k / 436k -> 1.27x / 1.25x / 1.36x). MLP alone, one thread pinned, 96k golden
+           descriptors: vpu_2_7 4.95 -> 3.3-3.5 us/row.
 """
 from __future__ import annotations
 
