@@ -93,6 +93,7 @@ struct CacheAligned {
 // (block, lane) adjacent, then the inputs past the last full block of 32 in order). So a kernel reads
 // each (block, lane) as 8 contiguous floats, and a layer writes its outputs straight into the next
 // layer's order. The network's own input and output rows keep the natural order.
+//
 // Near-zero outputs. Training leaves some hidden ReLU neurons with every weight tiny (|w| <= 2^-30; in
 // vpu_2_7.vpunn 248 of its 1030 hidden outputs). Their products with ordinary activations are subnormal, and on
 // Intel cores a multiply with a subnormal input or result takes a microcode assist of ~150 cycles: these
