@@ -151,17 +151,17 @@ inline void dense_impl(const DenseArgs& g) {
 // W^T) are fetched from L2 once and then serve every row of the call from L1; each row prunes the
 // group's add tree to its own nonzero inputs, with the tree code specialised per 8-bit presence mask.
 
-// Sum of the present products j in [LO, LO + N) of one (block, lane) of VPUNN's tree, M = bit mask of
-// the present inputs: the balanced tree ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)) with absent
-// leaves removed and single-child nodes passed through. wv[j] = weights of input j (loaded when present).
 #if defined(__GNUC__)
 #define VPUNAS_ALWAYS_INLINE __attribute__((always_inline)) inline
 #else
 #define VPUNAS_ALWAYS_INLINE inline
 #endif
 
-// Always inlined: with 256 masks per kernel GCC's inliner gives up on the portable kernel otherwise (a call per
-// tree node made it 6x slower than the dense one).
+// Sum of the present products j in [LO, LO + N) of one (block, lane) of VPUNN's tree, M = bit mask of
+// the present inputs: the balanced tree ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)) with absent
+// leaves removed and single-child nodes passed through. wv[j] = weights of input j (loaded when present).
+// Always inlined: with 256 masks per kernel GCC's inliner gave up on the portable kernel (a call per tree
+// node made it 6x slower than the dense one).
 template <class S, unsigned M, int LO, int N>
 struct PrunedTree {
   static constexpr bool any = (M & (((1u << N) - 1u) << LO)) != 0;
