@@ -248,6 +248,15 @@ inline bool tree_dot1(long, const float*, const float*, int, float*) {
   return false;
 }
 
+// One vector of finished dot products: at `a`, or, when the lanes were left for the output pass (`fused`), VPUNN's
+// (l0 + l1) + (l2 + l3) of the 4 lane sums at a, a + lane_stride, ...
+template <class S>
+inline typename S::V dot_vector(const float* a, size_t lane_stride, bool fused) {
+  if (!fused) return S::load(a);
+  return S::add(S::add(S::load(a), S::load(a + lane_stride)),
+                S::add(S::load(a + 2 * lane_stride), S::load(a + 3 * lane_stride)));
+}
+
 // Upper bound of sum_p |x[p]| over the k storage positions of a row: float sums per vector lane (each of at
 // most k terms, so below the exact sum by at most gamma_k of it), combined in double, times 1 + 2 gamma_k.
 // NaN or inf inputs give NaN or inf, and every comparison with that fails.
@@ -287,11 +296,7 @@ inline bool prove_near_zero_row(const SparseSetArgs& g, const float* x, const fl
   const V lowest = S::bcast(-0x1.fffffep127f);
   const int first_vec = g.near_zero_first / W;
   for (int v = first_vec; v < g.nvec; ++v) {
-    const float* a = dots + size_t(v) * W;
-    const V dot = fused ? S::add(S::add(S::load(a), S::load(a + lane_stride)),
-                                 S::add(S::load(a + 2 * lane_stride), S::load(a + 3 * lane_stride)))
-                        : S::load(a);
-    const V lhs = S::add(dot, S::load(g.bias + size_t(v) * W));
+    const V lhs = S::add(dot_vector<S>(dots + size_t(v) * W, lane_stride, fused), S::load(g.bias + size_t(v) * W));
     const V bound = S::add(S::mul(rounding, S::load(g.wmax + size_t(v) * W)), slack);
     // Lanes to prove: entries in [near_zero_first, n) (the padding past n has bias -1 and wmax 0, so it passes).
     const int skip = v == first_vec ? g.near_zero_first - v * W : 0;
@@ -409,11 +414,7 @@ inline void sparse_impl(const SparseSetArgs& g) {
     float* y = g.y + size_t(r) * g.ldy;
     if (g.near_zero_first < g.n) g.failed[r] = !prove_near_zero_row<S>(g, row_x(r), sr, lane_stride, fused, y);
     for (int v = 0; v < regular_vecs; ++v) {
-      const float* a = sr + size_t(v) * W;
-      const V dot = fused ? S::add(S::add(S::load(a), S::load(a + lane_stride)),
-                                   S::add(S::load(a + 2 * lane_stride), S::load(a + 3 * lane_stride)))
-                          : S::load(a);
-      V out = S::add(dot, S::load(g.bias + size_t(v) * W));
+      V out = S::add(dot_vector<S>(sr + size_t(v) * W, lane_stride, fused), S::load(g.bias + size_t(v) * W));
       if (g.act == Activation::Relu) out = S::relu(out);
       const int first = v * W, count = g.near_zero_first - first < W ? g.near_zero_first - first : W;
       const int32_t* cols = g.cols + first;

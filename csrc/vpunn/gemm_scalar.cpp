@@ -173,10 +173,10 @@ std::vector<int32_t> input_positions(int k) {
 namespace {
 
 // `outs`: the set's outputs, in ascending order of out_pos. `near_zero` (tree sets only): near-zero outputs
-// appended after them, taken from `scaled` (see SparseSet).
+// appended after them, weights and bias scaled by 2^kNearZeroScaleLog2 (see SparseSet; exact: a power of two,
+// no overflow as |w| <= 2^-30 and |b| <= 2^60).
 SparseSet sparse_set(const DenseLayer& layer, const std::vector<int>& outs, bool tree, int width,
-                     const std::vector<int32_t>& out_pos, const std::vector<int>& near_zero = {},
-                     const DenseLayer* scaled = nullptr) {
+                     const std::vector<int32_t>& out_pos, const std::vector<int>& near_zero = {}) {
   SparseSet set;
   set.tree = tree;
   const int regular = int(outs.size());
@@ -192,19 +192,17 @@ SparseSet sparse_set(const DenseLayer& layer, const std::vector<int>& outs, bool
     for (size_t e = size_t(set.n); e < ld; ++e) set.bias[e] = -1.0f;  // padding: passes the proof
   }
   const std::vector<int> order = visit_order(layer.in, true);  // storage position -> input
-  auto put = [&](const DenseLayer& from, size_t entry, size_t o) {
+  auto put = [&](size_t entry, size_t o, float scale) {
     set.cols[entry] = out_pos[o];
-    set.bias[entry] = from.bias[o];
+    set.bias[entry] = layer.bias[o] * scale;
     for (size_t q = 0; q < order.size(); ++q)
-      set.wt[q * ld + entry] = from.weight[o * size_t(layer.in) + size_t(order[q])];
+      set.wt[q * ld + entry] = layer.weight[o * size_t(layer.in) + size_t(order[q])] * scale;
   };
-  for (size_t j = 0; j < outs.size(); ++j) put(layer, j, size_t(outs[j]));
+  for (size_t j = 0; j < outs.size(); ++j) put(j, size_t(outs[j]), 1.0f);
   for (size_t j = 0; j < near_zero.size(); ++j) {
-    const size_t o = size_t(near_zero[j]);
     const size_t e = size_t(set.near_zero_first) + j;
-    put(*scaled, e, o);
-    for (int k = 0; k < layer.in; ++k)
-      set.wmax[e] = std::max(set.wmax[e], std::fabs(scaled->weight[o * size_t(layer.in) + size_t(k)]));
+    put(e, size_t(near_zero[j]), std::ldexp(1.0f, kNearZeroScaleLog2));
+    for (size_t q = 0; q < order.size(); ++q) set.wmax[e] = std::max(set.wmax[e], std::fabs(set.wt[q * ld + e]));
   }
   if (set.n == 1)
     for (size_t q = 0; q < order.size(); ++q) set.w1.push_back(set.wt[q * ld]);
@@ -252,13 +250,7 @@ PackedSparse pack_sparse(const DenseLayer& layer, int width, const std::vector<i
       (t ? tree : sequential).push_back(o);
     }
   }
-  DenseLayer scaled;  // exact: scaling by a power of two (no overflow: |w| <= 2^-30, |b| <= 2^60)
-  if (!near_zero.empty()) {
-    scaled = layer;
-    for (float& w : scaled.weight) w = std::ldexp(w, kNearZeroScaleLog2);
-    for (float& b : scaled.bias) b = std::ldexp(b, kNearZeroScaleLog2);
-  }
-  p.tree = sparse_set(layer, tree, true, width, out_pos, near_zero, &scaled);
+  p.tree = sparse_set(layer, tree, true, width, out_pos, near_zero);
   p.sequential = sparse_set(layer, sequential, false, width, out_pos);
   p.near_zero_tree = sparse_set(layer, near_zero_tree, true, width, out_pos);
   p.near_zero_sequential = sparse_set(layer, near_zero_sequential, false, width, out_pos);
